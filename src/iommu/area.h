@@ -1,0 +1,44 @@
+// Area: one IOVA range of an IOAS mapped onto Pages with device permissions (iopt_area).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "iommu/pages.h"
+
+namespace uvfio::iommu {
+
+struct Area {
+  uint64_t iova;  // first IOVA
+  uint64_t last;  // last IOVA (inclusive)
+  uint32_t perm;  // kPermRead | kPermWrite
+  std::shared_ptr<Pages> pages;
+  uint64_t pages_offset;  // byte offset of `iova` within pages
+  unsigned page_shift;    // the IOAS page size, for dirty bits
+
+  // Pins held by accesses; changed under the IOAS lock in shared mode, read under it exclusive.
+  std::atomic<uint32_t> pins{0};
+  // Pins held for writing: those pages count as dirty for as long as they are pinned.
+  std::atomic<uint32_t> write_pins{0};
+  // Set by an unmap waiting for pins to go: no new pins on this area.
+  std::atomic<bool> prevent_access{false};
+  // One bit per IOAS page; written by device threads (fetch_or), read/cleared by read_dirty.
+  std::unique_ptr<std::atomic<uint64_t>[]> dirty;
+
+  uint64_t length() const { return last - iova + 1; }
+  uint64_t page_count() const { return length() >> page_shift; }
+  std::byte* host(uint64_t at) const { return pages->base() + pages_offset + (at - iova); }
+
+  void mark_dirty(uint64_t first, uint64_t last_byte) {
+    uint64_t p = (first - iova) >> page_shift, e = (last_byte - iova) >> page_shift;
+    for (; p <= e; ++p) {
+      uint64_t bit = uint64_t{1} << (p & 63);
+      auto& w = dirty[p >> 6];
+      if (!(w.load(std::memory_order_relaxed) & bit)) w.fetch_or(bit, std::memory_order_relaxed);
+    }
+  }
+};
+
+}  // namespace uvfio::iommu
