@@ -54,6 +54,33 @@ void release_pins(IoasState& s, uint64_t iova, uint64_t last, bool write) {
 
 }  // namespace
 
+static void unregister(IoasState& s, const Access::Core& c) {
+  std::lock_guard alk(s.access_mu);
+  auto& v = s.accesses;
+  v.erase(std::remove_if(v.begin(), v.end(),
+                         [&](const std::weak_ptr<Access::Core>& w) {
+                           auto p = w.lock();
+                           return !p || p.get() == &c;
+                         }),
+          v.end());
+}
+
+// Points the access at `next` (or nowhere): device threads switch over atomically, and the old
+// IOAS is let go only once no read section can still be using it. Core mutex held; no pins.
+static void switch_ioas(Access::Core& c, const std::shared_ptr<Ioas>& next) {
+  if (next) {
+    std::lock_guard alk(next->state().access_mu);
+    next->state().accesses.push_back(c.shared_from_this());
+  }
+  std::shared_ptr<Ioas> old = std::move(c.ioas);
+  c.ioas = next;
+  c.state.store(next ? &next->state() : nullptr, std::memory_order_release);
+  if (old) {
+    unregister(old->state(), c);
+    synchronize_readers();
+  }
+}
+
 void access_notify_unmap(Access::Core& core, uint64_t iova, uint64_t length) {
   const uint64_t last = iova + (length - 1);
   {
@@ -93,33 +120,8 @@ Result<void> Access::attach(const std::shared_ptr<Ioas>& ioas) {
   if (!ioas) return Errno{EINVAL};
   std::lock_guard lk(core_->mu);
   if (core_->ioas) return Errno{EINVAL};
-  IoasState& s = ioas->state();
-  {
-    std::lock_guard alk(s.access_mu);
-    s.accesses.push_back(core_);
-  }
-  core_->ioas = ioas;
-  core_->state.store(&s, std::memory_order_release);
+  switch_ioas(*core_, ioas);
   return {};
-}
-
-// Leaves the current IOAS: unregisters and waits until no device thread can still be using it
-// through this access. Core mutex held; no pins.
-static void leave_ioas(Access::Core& c) {
-  IoasState& s = c.ioas->state();
-  {
-    std::lock_guard alk(s.access_mu);
-    auto& v = s.accesses;
-    v.erase(std::remove_if(v.begin(), v.end(),
-                           [&](const std::weak_ptr<Access::Core>& w) {
-                             auto p = w.lock();
-                             return !p || p.get() == &c;
-                           }),
-            v.end());
-  }
-  c.state.store(nullptr, std::memory_order_release);
-  synchronize_readers();
-  c.ioas.reset();
 }
 
 Result<void> Access::replace(const std::shared_ptr<Ioas>& ioas) {
@@ -133,14 +135,7 @@ Result<void> Access::replace(const std::shared_ptr<Ioas>& ioas) {
   if (pin_count() != 0 && core_->on_unmap) core_->on_unmap(0, UINT64_MAX);
   std::lock_guard lk(core_->mu);
   if (!core_->pins.empty()) return Errno{EBUSY};
-  leave_ioas(*core_);
-  IoasState& s = ioas->state();
-  {
-    std::lock_guard alk(s.access_mu);
-    s.accesses.push_back(core_);
-  }
-  core_->ioas = ioas;
-  core_->state.store(&s, std::memory_order_release);
+  switch_ioas(*core_, ioas);
   return {};
 }
 
@@ -153,7 +148,7 @@ Result<void> Access::detach() {
   std::lock_guard lk(core_->mu);
   if (!core_->ioas) return Errno{EINVAL};
   if (!core_->pins.empty()) return Errno{EBUSY};
-  leave_ioas(*core_);
+  switch_ioas(*core_, nullptr);
   return {};
 }
 

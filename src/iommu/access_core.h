@@ -11,7 +11,7 @@ namespace uvfio::iommu {
 
 struct IoasState;
 
-struct Access::Core {
+struct Access::Core : std::enable_shared_from_this<Access::Core> {
   struct Pin {
     uint64_t iova;
     uint64_t length;

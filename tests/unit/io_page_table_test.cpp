@@ -1,0 +1,96 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <vector>
+
+#include "iommu/area.h"
+#include "iommu/io_page_table.h"
+
+using namespace uvfio::iommu;
+
+namespace {
+
+// Reference model: the area owning each inserted range.
+struct Model {
+  std::map<uint64_t, std::pair<uint64_t, Area*>> ranges;  // first -> (last, area)
+  Area* find(uint64_t iova) const {
+    auto it = ranges.upper_bound(iova);
+    if (it == ranges.begin()) return nullptr;
+    --it;
+    return iova <= it->second.first ? it->second.second : nullptr;
+  }
+};
+
+}  // namespace
+
+TEST(IoPageTable, HugeSlotsAndPartialSlots) {
+  IoPageTable t(12);
+  std::vector<void*> retired;
+  Area big{}, small{}, top{};
+  // 1 GiB aligned: stored as a single leaf two levels up.
+  ASSERT_TRUE(t.prepare(1ull << 30, (2ull << 30) - 1));
+  t.insert(1ull << 30, (2ull << 30) - 1, &big, &retired);
+  // An odd range straddling a 2 MiB boundary.
+  ASSERT_TRUE(t.prepare(0x1ff000, 0x202fff));
+  t.insert(0x1ff000, 0x202fff, &small, &retired);
+  // The very top page of the 64-bit space.
+  ASSERT_TRUE(t.prepare(UINT64_MAX - 4095, UINT64_MAX));
+  t.insert(UINT64_MAX - 4095, UINT64_MAX, &top, &retired);
+  EXPECT_TRUE(retired.empty());
+
+  EXPECT_EQ(t.lookup(1ull << 30), &big);
+  EXPECT_EQ(t.lookup((2ull << 30) - 1), &big);
+  EXPECT_EQ(t.lookup(2ull << 30), nullptr);
+  EXPECT_EQ(t.lookup(0x1fefff), nullptr);
+  EXPECT_EQ(t.lookup(0x1ff000), &small);
+  EXPECT_EQ(t.lookup(0x200000), &small);
+  EXPECT_EQ(t.lookup(0x202fff), &small);
+  EXPECT_EQ(t.lookup(0x203000), nullptr);
+  EXPECT_EQ(t.lookup(UINT64_MAX), &top);
+  EXPECT_EQ(t.lookup(0), nullptr);
+
+  t.erase(0x1ff000, 0x202fff, &retired);
+  EXPECT_EQ(t.lookup(0x200000), nullptr);
+  EXPECT_FALSE(retired.empty());  // the leaf tables it used are unlinked for later freeing
+  IoPageTable::free_retired(&retired);
+  EXPECT_EQ(t.lookup(1ull << 30), &big);
+}
+
+TEST(IoPageTable, MatchesReferenceModelUnderRandomOps) {
+  for (unsigned shift : {11u, 12u}) {
+    IoPageTable t(shift);
+    Model m;
+    std::vector<std::unique_ptr<Area>> owners;
+    std::vector<void*> retired;
+    std::mt19937_64 rng(shift);
+    const uint64_t ps = 1ull << shift;
+    for (int step = 0; step < 3000; ++step) {
+      bool add = m.ranges.empty() || rng() % 3 != 0;
+      if (add) {
+        uint64_t first = (rng() % (1u << 20)) * ps;
+        uint64_t pages = 1 + rng() % (rng() % 8 == 0 ? 5000 : 40);
+        uint64_t last = first + pages * ps - 1;
+        bool overlaps = false;
+        for (auto& [f, v] : m.ranges) {
+          if (f <= last && first <= v.first) overlaps = true;
+        }
+        if (overlaps) continue;
+        owners.push_back(std::make_unique<Area>());
+        ASSERT_TRUE(t.prepare(first, last));
+        t.insert(first, last, owners.back().get(), &retired);
+        m.ranges[first] = {last, owners.back().get()};
+      } else {
+        auto it = m.ranges.begin();
+        std::advance(it, static_cast<long>(rng() % m.ranges.size()));
+        t.erase(it->first, it->second.first, &retired);
+        m.ranges.erase(it);
+      }
+      IoPageTable::free_retired(&retired);
+      for (int probe = 0; probe < 20; ++probe) {
+        uint64_t iova = (rng() % ((1u << 20) + 6000)) * ps + rng() % ps;
+        ASSERT_EQ(t.lookup(iova), m.find(iova)) << "shift " << shift << " iova " << iova;
+      }
+    }
+  }
+}
