@@ -36,18 +36,29 @@ Registry& registry() {
 std::atomic<uint64_t> g_epoch{1};
 bool g_use_membarrier = init_membarrier();
 
+namespace {
+
+// Unregisters the thread's slot when the thread exits.
+struct SlotGuard {
+  ReaderSlot* slot = nullptr;
+  ~SlotGuard() {
+    if (slot == nullptr) return;
+    Registry& r = registry();
+    std::lock_guard lk(r.mu);
+    r.slots.erase(std::remove(r.slots.begin(), r.slots.end(), slot), r.slots.end());
+    slot->registered = false;
+  }
+};
+thread_local SlotGuard tl_guard;
+
+}  // namespace
+
 void register_slot(ReaderSlot* slot) {
   Registry& r = registry();
   std::lock_guard lk(r.mu);
   r.slots.push_back(slot);
   slot->registered = true;
-}
-
-ReaderSlot::~ReaderSlot() {
-  if (!registered) return;
-  Registry& r = registry();
-  std::lock_guard lk(r.mu);
-  r.slots.erase(std::remove(r.slots.begin(), r.slots.end(), this), r.slots.end());
+  tl_guard.slot = slot;
 }
 
 }  // namespace grace_detail

@@ -15,11 +15,12 @@ namespace uvfio {
 
 namespace grace_detail {
 
+// Trivially destructible, so that the hot path reaches it without a TLS wrapper call; a
+// separate thread-local guard (touched only when registering) unregisters it at thread exit.
 struct ReaderSlot {
   std::atomic<uint64_t> epoch{0};  // 0: outside any read section; else the epoch it began in
   uint32_t depth = 0;              // nesting; touched only by the owning thread
   bool registered = false;
-  ~ReaderSlot();
 };
 
 extern std::atomic<uint64_t> g_epoch;

@@ -1,10 +1,14 @@
 #include "iommu/io_page_table.h"
 
+#include <sys/mman.h>
+
 #include <cassert>
 #include <new>
 
 namespace uvfio::iommu {
 namespace {
+
+constexpr size_t kChunk = size_t{2} << 20;
 
 // Pages covered by one entry at `level` (level 0 entries cover one page), as a shift.
 constexpr unsigned span_shift(int level) {
@@ -15,55 +19,101 @@ constexpr unsigned span_shift(int level) {
 
 IoPageTable::IoPageTable(unsigned page_shift)
     : page_shift_(page_shift),
-      levels_(static_cast<int>((64 - page_shift + kBits - 1) / kBits)),
-      root_(new_node()) {
-  if (root_ == nullptr) throw std::bad_alloc();
+      max_levels_(static_cast<int>((64 - page_shift + kBits - 1) / kBits)) {
+  Node* root = alloc_node();
+  if (root == nullptr) throw std::bad_alloc();
+  root_.store(reinterpret_cast<uintptr_t>(root) | 1, std::memory_order_relaxed);
 }
 
 IoPageTable::~IoPageTable() {
-  destroy(root_, levels_ - 1);
+  for (void* c : chunks_) ::munmap(c, kChunk);
 }
 
-IoPageTable::Node* IoPageTable::new_node() {
-  auto* n = new (std::nothrow) Node;
-  if (n == nullptr) return nullptr;
-  for (auto& e : n->e) e.store(0, std::memory_order_relaxed);
+IoPageTable::Node* IoPageTable::alloc_node() {
+  std::lock_guard lk(arena_mu_);
+  if (free_.empty()) {
+    // Over-allocate to align the chunk to 2 MiB so that it can be one huge page.
+    void* raw =
+        ::mmap(nullptr, 2 * kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return nullptr;
+    auto base = reinterpret_cast<uintptr_t>(raw);
+    uintptr_t aligned = (base + kChunk - 1) & ~(kChunk - 1);
+    if (aligned > base) ::munmap(raw, aligned - base);
+    ::munmap(reinterpret_cast<void*>(aligned + kChunk), base + 2 * kChunk - aligned - kChunk);
+    ::madvise(reinterpret_cast<void*>(aligned), kChunk, MADV_HUGEPAGE);  // best effort
+    chunks_.push_back(reinterpret_cast<void*>(aligned));
+    free_.reserve(free_.size() + kChunk / sizeof(Node));
+    for (size_t i = kChunk / sizeof(Node); i-- > 0;) {
+      free_.push_back(reinterpret_cast<Node*>(aligned + i * sizeof(Node)));
+    }
+  }
+  Node* n = free_.back();
+  free_.pop_back();
+  ++in_use_;
+  // Fresh chunk memory is zero; recycled nodes are empty by construction (only empty tables are
+  // retired). Either way every entry is 0.
   return n;
 }
 
-void IoPageTable::destroy(Node* n, int level) {
-  if (level > 0) {
-    for (auto& e : n->e) {
-      uintptr_t v = e.load(std::memory_order_relaxed);
-      if (v != 0 && !(v & kLeaf)) destroy(reinterpret_cast<Node*>(v), level - 1);
-    }
+void IoPageTable::free_node(Node* n) {
+  std::lock_guard lk(arena_mu_);
+  free_.push_back(n);
+  --in_use_;
+}
+
+size_t IoPageTable::table_count() const {
+  std::lock_guard lk(arena_mu_);
+  return in_use_;
+}
+
+bool IoPageTable::node_empty(const Node* n) {
+  for (const auto& e : n->e) {
+    if (e.load(std::memory_order_relaxed) != 0) return false;
   }
-  delete n;
+  return true;
+}
+
+// Adds levels on top until the root covers `last_pfn`: the old root becomes entry 0 of a new one.
+bool IoPageTable::grow(uint64_t last_pfn) {
+  uintptr_t root = root_.load(std::memory_order_relaxed);
+  int levels = static_cast<int>(root & kLevelMask);
+  while (levels < max_levels_ && (last_pfn >> (kBits * levels)) != 0) {
+    Node* top = alloc_node();
+    if (top == nullptr) return false;
+    top->e[0].store(root & ~kLevelMask, std::memory_order_relaxed);
+    ++levels;
+    root = reinterpret_cast<uintptr_t>(top) | static_cast<uintptr_t>(levels);
+    root_.store(root, std::memory_order_release);
+  }
+  return true;
 }
 
 bool IoPageTable::prepare(uint64_t first_iova, uint64_t last_iova) {
-  return prepare_at(root_, levels_ - 1, 0, first_iova >> page_shift_, last_iova >> page_shift_);
+  if (!grow(last_iova >> page_shift_)) return false;
+  uintptr_t root = root_.load(std::memory_order_relaxed);
+  return prepare_at(reinterpret_cast<Node*>(root & ~kLevelMask),
+                    static_cast<int>(root & kLevelMask) - 1, 0, first_iova >> page_shift_,
+                    last_iova >> page_shift_);
 }
 
 // Allocates child tables for every slot the range covers only partly. Slots covered whole take a
 // leaf and need nothing. Children are published right away: empty tables are harmless to readers.
 bool IoPageTable::prepare_at(Node* n, int level, uint64_t base, uint64_t first, uint64_t last) {
-  unsigned sh = span_shift(level);
-  uint64_t lo = (first - base) >> sh, hi = (last - base) >> sh;
+  const unsigned sh = span_shift(level);
+  const uint64_t lo = (first - base) >> sh, hi = (last - base) >> sh;
   for (uint64_t i = lo; i <= hi; ++i) {
-    uint64_t slot_first = base + (i << sh);
-    uint64_t slot_last = slot_first + ((uint64_t{1} << sh) - 1);
-    uint64_t f = first > slot_first ? first : slot_first;
-    uint64_t l = last < slot_last ? last : slot_last;
+    const uint64_t slot_first = base + (i << sh);
+    const uint64_t slot_last = slot_first + ((uint64_t{1} << sh) - 1);
+    const uint64_t f = first > slot_first ? first : slot_first;
+    const uint64_t l = last < slot_last ? last : slot_last;
     if (level == 0 || (f == slot_first && l == slot_last)) continue;
     uintptr_t v = n->e[i].load(std::memory_order_relaxed);
     assert(!(v & kLeaf));
     Node* child = reinterpret_cast<Node*>(v);
     if (child == nullptr) {
-      child = new_node();
+      child = alloc_node();
       if (child == nullptr) return false;
       n->e[i].store(reinterpret_cast<uintptr_t>(child), std::memory_order_release);
-      ++n->used;
     }
     if (!prepare_at(child, level - 1, slot_first, f, l)) return false;
   }
@@ -72,26 +122,27 @@ bool IoPageTable::prepare_at(Node* n, int level, uint64_t base, uint64_t first, 
 
 void IoPageTable::insert(uint64_t first_iova, uint64_t last_iova, Area* area,
                          std::vector<void*>* retired) {
-  insert_at(root_, levels_ - 1, 0, first_iova >> page_shift_, last_iova >> page_shift_,
+  uintptr_t root = root_.load(std::memory_order_relaxed);
+  insert_at(reinterpret_cast<Node*>(root & ~kLevelMask), static_cast<int>(root & kLevelMask) - 1, 0,
+            first_iova >> page_shift_, last_iova >> page_shift_,
             reinterpret_cast<uintptr_t>(area) | kLeaf, retired);
 }
 
 void IoPageTable::insert_at(Node* n, int level, uint64_t base, uint64_t first, uint64_t last,
                             uintptr_t leaf, std::vector<void*>* retired) {
-  unsigned sh = span_shift(level);
-  uint64_t lo = (first - base) >> sh, hi = (last - base) >> sh;
+  const unsigned sh = span_shift(level);
+  const uint64_t lo = (first - base) >> sh, hi = (last - base) >> sh;
   for (uint64_t i = lo; i <= hi; ++i) {
-    uint64_t slot_first = base + (i << sh);
-    uint64_t slot_last = slot_first + ((uint64_t{1} << sh) - 1);
-    uint64_t f = first > slot_first ? first : slot_first;
-    uint64_t l = last < slot_last ? last : slot_last;
-    uintptr_t v = n->e[i].load(std::memory_order_relaxed);
+    const uint64_t slot_first = base + (i << sh);
+    const uint64_t slot_last = slot_first + ((uint64_t{1} << sh) - 1);
+    const uint64_t f = first > slot_first ? first : slot_first;
+    const uint64_t l = last < slot_last ? last : slot_last;
+    const uintptr_t v = n->e[i].load(std::memory_order_relaxed);
     if (level == 0 || (f == slot_first && l == slot_last)) {
-      // A whole slot: it may still hold an empty table left by prepare(); replace it.
-      assert(v == 0 || (!(v & kLeaf) && reinterpret_cast<Node*>(v)->used == 0));
-      if (v == 0) ++n->used;
+      // A whole slot. It may hold an empty table left by an earlier failed prepare, which a
+      // reader may still be walking: retire it rather than free it.
+      assert(v == 0 || (!(v & kLeaf) && node_empty(reinterpret_cast<Node*>(v))));
       n->e[i].store(leaf, std::memory_order_release);
-      // An empty table (left by an earlier failed prepare) may still be walked by a reader.
       if (v != 0) retired->push_back(reinterpret_cast<Node*>(v));
       continue;
     }
@@ -100,38 +151,38 @@ void IoPageTable::insert_at(Node* n, int level, uint64_t base, uint64_t first, u
 }
 
 void IoPageTable::erase(uint64_t first_iova, uint64_t last_iova, std::vector<void*>* retired) {
-  erase_at(root_, levels_ - 1, 0, first_iova >> page_shift_, last_iova >> page_shift_, retired);
+  uintptr_t root = root_.load(std::memory_order_relaxed);
+  erase_at(reinterpret_cast<Node*>(root & ~kLevelMask), static_cast<int>(root & kLevelMask) - 1, 0,
+           first_iova >> page_shift_, last_iova >> page_shift_, retired);
 }
 
 void IoPageTable::erase_at(Node* n, int level, uint64_t base, uint64_t first, uint64_t last,
                            std::vector<void*>* retired) {
-  unsigned sh = span_shift(level);
-  uint64_t lo = (first - base) >> sh, hi = (last - base) >> sh;
+  const unsigned sh = span_shift(level);
+  const uint64_t lo = (first - base) >> sh, hi = (last - base) >> sh;
   for (uint64_t i = lo; i <= hi; ++i) {
-    uint64_t slot_first = base + (i << sh);
-    uint64_t slot_last = slot_first + ((uint64_t{1} << sh) - 1);
-    uint64_t f = first > slot_first ? first : slot_first;
-    uint64_t l = last < slot_last ? last : slot_last;
-    uintptr_t v = n->e[i].load(std::memory_order_relaxed);
+    const uint64_t slot_first = base + (i << sh);
+    const uint64_t slot_last = slot_first + ((uint64_t{1} << sh) - 1);
+    const uint64_t f = first > slot_first ? first : slot_first;
+    const uint64_t l = last < slot_last ? last : slot_last;
+    const uintptr_t v = n->e[i].load(std::memory_order_relaxed);
     if (v == 0) continue;
     if (v & kLeaf) {
       n->e[i].store(0, std::memory_order_release);
-      --n->used;
       continue;
     }
     auto* child = reinterpret_cast<Node*>(v);
     if (level > 0) erase_at(child, level - 1, slot_first, f, l, retired);
-    if (child->used == 0) {
+    if (node_empty(child)) {
       n->e[i].store(0, std::memory_order_release);
-      --n->used;
       retired->push_back(child);  // readers may still be walking it
     }
   }
 }
 
 void IoPageTable::free_retired(std::vector<void*>* retired) {
-  // Retired tables are empty (their children were retired on their own), so plain delete.
-  for (void* p : *retired) delete static_cast<Node*>(p);
+  // Retired tables are empty (their children were retired on their own).
+  for (void* p : *retired) free_node(static_cast<Node*>(p));
   retired->clear();
 }
 

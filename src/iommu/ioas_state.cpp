@@ -16,7 +16,7 @@ unsigned log2_exact(uint64_t v) {
 void Retired::release() {
   if (empty()) return;
   synchronize_readers();
-  IoPageTable::free_retired(&tables);
+  if (table != nullptr) table->free_retired(&tables);
   areas.clear();  // drops Pages: munmap and uncharge happen here, after every reader left
 }
 
@@ -65,12 +65,14 @@ Result<Area*> IoasState::insert_area(uint64_t iova, uint64_t length, uint32_t pe
   if (a->dirty == nullptr) return Errno{ENOMEM};
   if (!table.prepare(a->iova, a->last)) return Errno{ENOMEM};
   Area* raw = a.get();
+  retired->table = &table;
   table.insert(raw->iova, raw->last, raw, &retired->tables);
   areas.emplace(iova, std::move(a));
   return raw;
 }
 
 void IoasState::remove_area(Area* a, Retired* retired) {
+  retired->table = &table;
   table.erase(a->iova, a->last, &retired->tables);
   auto it = areas.find(a->iova);
   retired->areas.push_back(std::move(it->second));

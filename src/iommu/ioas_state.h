@@ -19,6 +19,7 @@ namespace uvfio::iommu {
 
 /// Objects unlinked under the lock, freed after a grace period once the lock is dropped.
 struct Retired {
+  IoPageTable* table = nullptr;  // where retired tables go back to
   std::vector<std::unique_ptr<Area>> areas;
   std::vector<void*> tables;
   bool empty() const { return areas.empty() && tables.empty(); }

@@ -53,8 +53,36 @@ TEST(IoPageTable, HugeSlotsAndPartialSlots) {
   t.erase(0x1ff000, 0x202fff, &retired);
   EXPECT_EQ(t.lookup(0x200000), nullptr);
   EXPECT_FALSE(retired.empty());  // the leaf tables it used are unlinked for later freeing
-  IoPageTable::free_retired(&retired);
+  // Two leaf tables (the range straddles 2 MiB) and the 1 GiB-level table they hung from.
+  EXPECT_EQ(retired.size(), 3u);
+  const size_t before = t.table_count();
+  t.free_retired(&retired);
+  EXPECT_EQ(t.table_count(), before - 3);
   EXPECT_EQ(t.lookup(1ull << 30), &big);
+}
+
+TEST(IoPageTable, DepthGrowsWithTheHighestIova) {
+  IoPageTable t(12);
+  std::vector<void*> retired;
+  Area low{}, high{};
+  EXPECT_EQ(t.table_count(), 1u);  // one level: 512 pages
+  ASSERT_TRUE(t.prepare(0x1000, 0x1fff));
+  t.insert(0x1000, 0x1fff, &low, &retired);
+  EXPECT_EQ(t.table_count(), 1u);
+  EXPECT_EQ(t.lookup(0x1000), &low);
+  EXPECT_EQ(t.lookup(0x200000), nullptr);  // beyond the table's reach
+  EXPECT_EQ(t.lookup(UINT64_MAX), nullptr);
+  ASSERT_TRUE(t.prepare(0x40000000, 0x40000fff));  // 1 GiB: needs 3 levels
+  t.insert(0x40000000, 0x40000fff, &high, &retired);
+  EXPECT_EQ(t.lookup(0x1000), &low);  // the old root now hangs below the new one
+  EXPECT_EQ(t.lookup(0x40000000), &high);
+  EXPECT_EQ(t.lookup(0x40001000), nullptr);
+  // Emptied tables are recycled after free_retired, not leaked.
+  const size_t tables = t.table_count();
+  t.erase(0x40000000, 0x40000fff, &retired);
+  t.free_retired(&retired);
+  EXPECT_LT(t.table_count(), tables);
+  EXPECT_EQ(t.lookup(0x1000), &low);
 }
 
 TEST(IoPageTable, MatchesReferenceModelUnderRandomOps) {
@@ -86,7 +114,7 @@ TEST(IoPageTable, MatchesReferenceModelUnderRandomOps) {
         t.erase(it->first, it->second.first, &retired);
         m.ranges.erase(it);
       }
-      IoPageTable::free_retired(&retired);
+      t.free_retired(&retired);
       for (int probe = 0; probe < 20; ++probe) {
         uint64_t iova = (rng() % ((1u << 20) + 6000)) * ps + rng() % ps;
         ASSERT_EQ(t.lookup(iova), m.find(iova)) << "shift " << shift << " iova " << iova;

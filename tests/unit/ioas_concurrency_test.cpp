@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <random>
 #include <thread>
 #include <vector>
@@ -57,7 +58,11 @@ TEST(IoasConcurrency, MapUnmapWhileDevicesRead) {
     });
   }
   std::mt19937 rng(99);
-  for (int round = 0; round < 3000; ++round) {
+  // Keep remapping until the devices have seen plenty of both outcomes (however loaded the
+  // machine), with a generous deadline so a broken build fails instead of hanging.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (int round = 0; round < 3000 || good.load() < 2000 || refused.load() < 100; ++round) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
     int slot = static_cast<int>(rng() % kSlots);
     auto m = ioas->map(bufs[slot]->source(), slot_iova(slot), kMapRead | kMapFixedIova);
     if (!m.ok()) {
@@ -67,7 +72,6 @@ TEST(IoasConcurrency, MapUnmapWhileDevicesRead) {
   }
   stop = true;
   for (auto& t : devices) t.join();
-  EXPECT_GT(good.load(), 0u);
   ASSERT_OK(ioas->unmap_all());
 }
 
@@ -130,7 +134,9 @@ TEST(IoasConcurrency, UnmapWaitsForPinsHeldByDeviceThreads) {
     });
   }
   std::mt19937 rng(5);
-  for (int round = 0; round < 1500; ++round) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (int round = 0; round < 1500 || pins_done.load() < 2000 || callbacks.load() < 50; ++round) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
     int slot = static_cast<int>(rng() % kSlots);
     auto r = ioas->unmap(slot_iova(slot), kSlotSize, Frontend::kIommufd);
     ASSERT_TRUE(r.ok()) << errno_name(r.error());
@@ -138,7 +144,6 @@ TEST(IoasConcurrency, UnmapWaitsForPinsHeldByDeviceThreads) {
   }
   stop = true;
   for (auto& t : threads) t.join();
-  EXPECT_GT(pins_done.load(), 0u);
   for (auto& d : devs) {
     std::lock_guard lk(d->mu);
     for (auto& [iova, len] : d->held) ASSERT_OK(d->access->unpin(iova, len));
