@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -39,7 +40,6 @@ namespace {
 
 using uvfio::Mapping;
 using uvfio::iommu::Access;
-using uvfio::iommu::Area;
 using uvfio::iommu::Frontend;
 using uvfio::iommu::Ioas;
 using uvfio::iommu::IoasOptions;
@@ -465,7 +465,7 @@ void bench_copy() {
 
 }  // namespace
 
-int main() {
+int run() {
   const auto t0 = Clock::now();
   print_header();
   bench_translate();
@@ -473,4 +473,13 @@ int main() {
   bench_copy();
   std::printf("# total %.1f s\n", std::chrono::duration<double>(Clock::now() - t0).count());
   return 0;
+}
+
+int main() {
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "uvfio-bench: %s\n", e.what());
+    return 1;
+  }
 }

@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(g++ cmake ninja-build make pkg-config git
       libgtest-dev libgmock-dev libbenchmark-dev
       libfmt-dev nlohmann-json3-dev libcli11-dev
-      clang-format "$@")
+      clang-format clang-tidy "$@")
 
 missing=()
 for p in "${pkgs[@]}"; do

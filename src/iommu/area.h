@@ -31,7 +31,7 @@ struct Area {
   uint64_t page_count() const { return length() >> page_shift; }
   std::byte* host(uint64_t at) const { return pages->base() + pages_offset + (at - iova); }
 
-  void mark_dirty(uint64_t first, uint64_t last_byte) {
+  void mark_dirty(uint64_t first, uint64_t last_byte) const {
     uint64_t p = (first - iova) >> page_shift, e = (last_byte - iova) >> page_shift;
     for (; p <= e; ++p) {
       uint64_t bit = uint64_t{1} << (p & 63);

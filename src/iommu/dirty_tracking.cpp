@@ -14,7 +14,7 @@ void mark_sink(const DirtySink& sink, uint64_t sink_len, uint64_t first, uint64_
   if (last < sink.base_iova || first > sink_last) return;
   first = std::max(first, sink.base_iova);
   last = std::min(last, sink_last);
-  const unsigned sh = static_cast<unsigned>(std::countr_zero(sink.page_size));
+  const auto sh = static_cast<unsigned>(std::countr_zero(sink.page_size));
   for (uint64_t b = (first - sink.base_iova) >> sh, e = (last - sink.base_iova) >> sh; b <= e;
        ++b) {
     sink.bitmap[b / 64] |= uint64_t{1} << (b % 64);

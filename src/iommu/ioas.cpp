@@ -28,12 +28,12 @@ struct Piece {
 
 }  // namespace
 
-std::shared_ptr<Ioas> Ioas::create(IoasOptions options) {
+std::shared_ptr<Ioas> Ioas::create(const IoasOptions& options) {
   if (!valid_page_size(options.page_size)) return nullptr;
-  return std::shared_ptr<Ioas>(new Ioas(std::move(options)));
+  return std::shared_ptr<Ioas>(new Ioas(options));
 }
 
-Ioas::Ioas(IoasOptions options) : state_(std::make_unique<IoasState>(options)) {}
+Ioas::Ioas(const IoasOptions& options) : state_(std::make_unique<IoasState>(options)) {}
 
 Ioas::~Ioas() {
   // Accesses hold a reference while attached, so no device can be reading any more.

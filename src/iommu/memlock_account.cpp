@@ -24,7 +24,7 @@ std::shared_ptr<MemlockAccount> MemlockAccount::process_default() {
 }
 
 uint64_t MemlockAccount::host_page_size() {
-  static const uint64_t size = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  static const auto size = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   return size;
 }
 

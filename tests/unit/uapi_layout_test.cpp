@@ -71,7 +71,8 @@ static_assert(IOMMU_HWPT_ALLOC_NEST_PARENT == 1 && IOMMU_HWPT_ALLOC_DIRTY_TRACKI
               IOMMU_HWPT_FAULT_ID_VALID == 4);
 static_assert(IOMMU_HWPT_DATA_NONE == 0 && IOMMU_HWPT_DATA_VTD_S1 == 1);
 static_assert(IOMMU_HW_INFO_TYPE_NONE == 0 && IOMMU_HW_INFO_TYPE_INTEL_VTD == 1);
-static_assert(IOMMU_HW_CAP_DIRTY_TRACKING == 1);
+static_assert(IOMMU_HW_CAP_DIRTY_TRACKING == 1 && IOMMU_HW_CAP_PCI_PASID_EXEC == 2 &&
+              IOMMU_HW_CAP_PCI_PASID_PRIV == 4);
 static_assert(IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 == 1);
 static_assert(IOMMU_HWPT_DIRTY_TRACKING_ENABLE == 1);
 static_assert(IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR == 1);
@@ -81,6 +82,13 @@ static_assert(IOMMU_PGFAULT_FLAGS_PASID_VALID == 1 && IOMMU_PGFAULT_FLAGS_LAST_P
 static_assert(IOMMU_PGFAULT_PERM_READ == 1 && IOMMU_PGFAULT_PERM_WRITE == 2 &&
               IOMMU_PGFAULT_PERM_EXEC == 4 && IOMMU_PGFAULT_PERM_PRIV == 8);
 static_assert(IOMMUFD_PAGE_RESP_SUCCESS == 0 && IOMMUFD_PAGE_RESP_INVALID == 1);
+
+// The kernel's enum types are unsigned int sized (values are non-negative).
+static_assert(sizeof(iommufd_ioas_map_flags) == 4 && sizeof(iommufd_option) == 4 &&
+              sizeof(iommufd_option_ops) == 4 && sizeof(iommufd_vfio_ioas_op) == 4);
+static_assert(sizeof(iommufd_hwpt_alloc_flags) == 4 && sizeof(iommu_hwpt_vtd_s1_flags) == 4 &&
+              sizeof(iommu_hwpt_data_type) == 4 && sizeof(iommu_hw_info_vtd_flags) == 4);
+static_assert(sizeof(iommu_hw_info_type) == 4 && sizeof(iommufd_hw_capabilities) == 4);
 
 static_assert(VFIO_DEVICE_FLAGS_CDX == 0x100);
 static_assert(VFIO_DEVICE_INFO_CAP_PCI_ATOMIC_COMP == 5);
@@ -130,7 +138,11 @@ static_assert(sizeof(iommu_hw_info_vtd) == 24 && offsetof(iommu_hw_info_vtd, cap
 static_assert(sizeof(iommu_hw_info) == 40);
 static_assert(offsetof(iommu_hw_info, data_uptr) == 16 &&
               offsetof(iommu_hw_info, out_data_type) == 24 &&
+              offsetof(iommu_hw_info, out_max_pasid_log2) == 28 &&
+              offsetof(iommu_hw_info, __reserved) == 29 &&
               offsetof(iommu_hw_info, out_capabilities) == 32);
+static_assert(sizeof(iommu_hw_info::out_max_pasid_log2) == 1 &&
+              sizeof(iommu_hw_info::__reserved) == 3);
 static_assert(sizeof(iommu_hwpt_set_dirty_tracking) == 16 &&
               offsetof(iommu_hwpt_set_dirty_tracking, hwpt_id) == 8);
 static_assert(sizeof(iommu_hwpt_get_dirty_bitmap) == 48);
@@ -327,6 +339,8 @@ TEST(UapiLayout, HwptAllocAndHwInfoOffsets) {
   EXPECT_EQ(offsetof(iommu_hw_info, data_len), 12u);
   EXPECT_EQ(offsetof(iommu_hw_info, data_uptr), 16u);
   EXPECT_EQ(offsetof(iommu_hw_info, out_data_type), 24u);
+  EXPECT_EQ(offsetof(iommu_hw_info, out_max_pasid_log2), 28u);
+  EXPECT_EQ(offsetof(iommu_hw_info, __reserved), 29u);
   EXPECT_EQ(offsetof(iommu_hw_info, out_capabilities), 32u);
   EXPECT_EQ(offsetof(iommu_hw_info_vtd, cap_reg), 8u);
   EXPECT_EQ(offsetof(iommu_hw_info_vtd, ecap_reg), 16u);
@@ -337,6 +351,25 @@ TEST(UapiLayout, HwptAllocAndHwInfoOffsets) {
   EXPECT_EQ(offsetof(iommu_ioas_unmap, iova), 8u);
   EXPECT_EQ(offsetof(iommu_ioas_copy, dst_iova), 24u);
   EXPECT_EQ(offsetof(iommu_ioas_iova_ranges, out_iova_alignment), 24u);
+}
+
+TEST(UapiLayout, HwInfoFieldsLandAtKernelOffsets) {
+  iommu_hw_info h{};
+  h.size = sizeof(h);
+  h.dev_id = 0x55;
+  h.data_len = 24;
+  h.data_uptr = 0x00007f00deadb000ull;
+  h.out_data_type = IOMMU_HW_INFO_TYPE_INTEL_VTD;
+  h.out_max_pasid_log2 = 20;
+  h.out_capabilities = IOMMU_HW_CAP_DIRTY_TRACKING | IOMMU_HW_CAP_PCI_PASID_PRIV;
+  EXPECT_EQ(load_at(h, 0, 4), 40u);
+  EXPECT_EQ(load_at(h, 8, 4), 0x55u);
+  EXPECT_EQ(load_at(h, 12, 4), 24u);
+  EXPECT_EQ(load_at(h, 16, 8), 0x00007f00deadb000ull);
+  EXPECT_EQ(load_at(h, 24, 4), 1u);
+  EXPECT_EQ(load_at(h, 28, 1), 20u);
+  EXPECT_EQ(load_at(h, 29, 3), 0u);
+  EXPECT_EQ(load_at(h, 32, 8), 5u);
 }
 
 TEST(UapiLayout, VfioCdevStructs) {

@@ -3,12 +3,15 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <exception>
 #include <string>
 
 #include "tools/uvfio/commands.h"
 #include "uvfio/base/log.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"uvfio: VFIO in user space"};
   app.require_subcommand(1);
   std::string level;
@@ -33,4 +36,15 @@ int main(int argc, char** argv) {
   }
   if (*demo) return uvfio::tools::run_demo();
   return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "uvfio: %s\n", e.what());
+    return 1;
+  }
 }

@@ -65,7 +65,7 @@ struct IoasOptions {
 /// Access without taking any lock shared with other devices (read sections; see Access).
 class Ioas : public std::enable_shared_from_this<Ioas> {
  public:
-  static std::shared_ptr<Ioas> create(IoasOptions options = {});
+  static std::shared_ptr<Ioas> create(const IoasOptions& options = {});
   ~Ioas();
   Ioas(const Ioas&) = delete;
   Ioas& operator=(const Ioas&) = delete;
@@ -134,7 +134,7 @@ class Ioas : public std::enable_shared_from_this<Ioas> {
   IoasState& state() { return *state_; }
 
  private:
-  explicit Ioas(IoasOptions options);
+  explicit Ioas(const IoasOptions& options);
   std::unique_ptr<IoasState> state_;
 };
 

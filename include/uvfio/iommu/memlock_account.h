@@ -22,7 +22,7 @@ class MemlockAccount {
   struct Key {
     uint64_t dev = 0;
     uint64_t ino = 0;
-    auto operator<=>(const Key&) const = default;
+    auto operator<=>(const Key&) const = default;  // NOLINT(modernize-use-nullptr): tidy 14 bug
   };
 
   /// An account with `limit` bytes (kUnlimited for none).

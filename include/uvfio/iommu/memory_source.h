@@ -14,11 +14,9 @@ namespace uvfio::iommu {
 /// (in however many IOASes) map them.
 class MemorySource {
  public:
-  static MemorySource process(void* addr, uint64_t length) {
-    return MemorySource(addr, -1, 0, length);
-  }
+  static MemorySource process(void* addr, uint64_t length) { return {addr, -1, 0, length}; }
   static MemorySource file(int fd, uint64_t offset, uint64_t length) {
-    return MemorySource(nullptr, fd, offset, length);
+    return {nullptr, fd, offset, length};
   }
 
   bool is_file() const { return fd_ >= 0; }

@@ -1,9 +1,12 @@
-// iommufd user ABI (the /dev/iommu ioctls) as of Linux v6.12.
+// iommufd user ABI (the /dev/iommu ioctls) as of Linux 6.12 (checked against
+// include/uapi/linux/iommufd.h of Debian's linux-source-6.12, 6.12.117).
 //
 // Debian 12's linux-libc-dev (6.1) has no <linux/iommufd.h>, so the structures,
 // flags and request numbers are written out here under the kernel's own names,
 // inside namespace uvfio::uapi. Struct layouts are kernel ABI: every size and
-// field offset is pinned by a static_assert at the bottom of this file.
+// field offset is pinned by a static_assert at the bottom of this file. The enums
+// have the kernel's underlying type (unsigned int: all their values are
+// non-negative and fit), so sizeof each enum type is 4 as in the kernel header.
 //
 // Every iommufd request is _IO(';', nr): the payload size travels in the
 // structure's leading `size` field, not in the request number.
@@ -137,7 +140,7 @@ enum iommufd_option : std::uint32_t {
 };
 
 /// Operations for IOMMU_OPTION.
-enum iommufd_option_ops : std::uint16_t {
+enum iommufd_option_ops : std::uint32_t {
   IOMMU_OPTION_OP_SET = 0,
   IOMMU_OPTION_OP_GET = 1,
 };
@@ -153,7 +156,7 @@ struct iommu_option {
 };
 
 /// Operations for IOMMU_VFIO_IOAS.
-enum iommufd_vfio_ioas_op : std::uint16_t {
+enum iommufd_vfio_ioas_op : std::uint32_t {
   IOMMU_VFIO_IOAS_GET = 0,
   IOMMU_VFIO_IOAS_SET = 1,
   IOMMU_VFIO_IOAS_CLEAR = 2,
@@ -177,7 +180,7 @@ enum iommufd_hwpt_alloc_flags : std::uint32_t {
 };
 
 /// Attribute bits of iommu_hwpt_vtd_s1::flags.
-enum iommu_hwpt_vtd_s1_flags : std::uint64_t {
+enum iommu_hwpt_vtd_s1_flags : std::uint32_t {
   IOMMU_VTD_S1_SRE = 1u << 0,
   IOMMU_VTD_S1_EAFE = 1u << 1,
   IOMMU_VTD_S1_WPE = 1u << 2,
@@ -233,20 +236,29 @@ enum iommu_hw_info_type : std::uint32_t {
 };
 
 /// Bits of iommu_hw_info::out_capabilities.
-enum iommufd_hw_capabilities : std::uint64_t {
+enum iommufd_hw_capabilities : std::uint32_t {
+  // IOMMU_HWPT_SET_DIRTY_TRACKING and IOMMU_HWPT_GET_DIRTY_BITMAP are supported.
   IOMMU_HW_CAP_DIRTY_TRACKING = 1u << 0,
+  // PCI PASID Execute permission supported (ignore when out_max_pasid_log2 is 0).
+  IOMMU_HW_CAP_PCI_PASID_EXEC = 1u << 1,
+  // PCI PASID Privileged mode supported (ignore when out_max_pasid_log2 is 0).
+  IOMMU_HW_CAP_PCI_PASID_PRIV = 1u << 2,
 };
 
 /// IOMMU_GET_HW_INFO: describe the IOMMU behind a bound device; driver-specific
 /// data is written to data_uptr (up to data_len bytes; data_len returns the full size).
+/// (v6.12.0 had `__u32 __reserved` at offset 28; the 6.12.117 header splits it
+/// into out_max_pasid_log2 and __reserved[3]. Same size and offsets otherwise; a
+/// kernel without the field leaves that byte 0, i.e. "no PASID support".)
 struct iommu_hw_info {
   __u32 size;
   __u32 flags;  // must be 0
   __u32 dev_id;
   __u32 data_len;
   alignas(8) __u64 data_uptr;
-  __u32 out_data_type;  // iommu_hw_info_type
-  __u32 __reserved;
+  __u32 out_data_type;                // iommu_hw_info_type
+  __u8 out_max_pasid_log2;            // PASID width in bits; 0 = no PASID support
+  __u8 __reserved[3];                 // must be 0
   alignas(8) __u64 out_capabilities;  // iommufd_hw_capabilities
 };
 
@@ -436,6 +448,19 @@ static_assert(IOMMU_HWPT_GET_DIRTY_BITMAP == 0x3b8c);
 static_assert(IOMMU_HWPT_INVALIDATE == 0x3b8d);
 static_assert(IOMMU_FAULT_QUEUE_ALLOC == 0x3b8e);
 
+// The kernel's enums are all unsigned int sized.
+static_assert(sizeof(iommufd_ioas_map_flags) == 4 && sizeof(iommufd_option) == 4);
+static_assert(sizeof(iommufd_option_ops) == 4 && sizeof(iommufd_vfio_ioas_op) == 4);
+static_assert(sizeof(iommufd_hwpt_alloc_flags) == 4 && sizeof(iommu_hwpt_vtd_s1_flags) == 4);
+static_assert(sizeof(iommu_hwpt_data_type) == 4 && sizeof(iommu_hw_info_vtd_flags) == 4);
+static_assert(sizeof(iommu_hw_info_type) == 4 && sizeof(iommufd_hw_capabilities) == 4);
+static_assert(sizeof(iommufd_hwpt_set_dirty_tracking_flags) == 4);
+static_assert(sizeof(iommufd_hwpt_get_dirty_bitmap_flags) == 4);
+static_assert(sizeof(iommu_hwpt_invalidate_data_type) == 4);
+static_assert(sizeof(iommu_hwpt_vtd_s1_invalidate_flags) == 4);
+static_assert(sizeof(iommu_hwpt_pgfault_flags) == 4 && sizeof(iommu_hwpt_pgfault_perm) == 4);
+static_assert(sizeof(iommufd_page_response_code) == 4);
+
 static_assert(sizeof(iommu_destroy) == 8);
 static_assert(offsetof(iommu_destroy, id) == 4);
 
@@ -517,7 +542,8 @@ static_assert(offsetof(iommu_hw_info, dev_id) == 8);
 static_assert(offsetof(iommu_hw_info, data_len) == 12);
 static_assert(offsetof(iommu_hw_info, data_uptr) == 16);
 static_assert(offsetof(iommu_hw_info, out_data_type) == 24);
-static_assert(offsetof(iommu_hw_info, __reserved) == 28);
+static_assert(offsetof(iommu_hw_info, out_max_pasid_log2) == 28);
+static_assert(offsetof(iommu_hw_info, __reserved) == 29 && sizeof(iommu_hw_info::__reserved) == 3);
 static_assert(offsetof(iommu_hw_info, out_capabilities) == 32);
 
 static_assert(sizeof(iommu_hwpt_set_dirty_tracking) == 16);

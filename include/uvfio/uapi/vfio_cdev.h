@@ -168,6 +168,14 @@ inline constexpr std::uint32_t VFIO_DEVICE_FEATURE_SET_MASTER = 1;
 using ::vfio_device_feature_bus_master;
 #endif
 
+// Left to the system header (checked layout-compatible with v6.12 on x86-64):
+// 6.12 names former padding in structures 6.1 already has -- `pad` at the end of
+// vfio_device_info (sizeof 20 -> 24: the kernel still accepts argsz >= 16, but
+// it places capabilities from offset 24, so follow cap_offset rather than
+// assuming sizeof(::vfio_device_info)) and of vfio_iommu_type1_info, `reserved`
+// at the end of vfio_device_gfx_plane_info and vfio_device_ioeventfd -- without
+// moving any field.
+
 // ------------------------------------------------- ABI checks (x86-64 / LP64)
 
 static_assert(VFIO_TYPE == 0x3b && VFIO_BASE == 100);
@@ -196,6 +204,7 @@ static_assert(offsetof(vfio_device_info_cap_pci_atomic_comp, flags) == 8);
 static_assert(offsetof(vfio_device_info_cap_pci_atomic_comp, reserved) == 12);
 
 static_assert(sizeof(::vfio_pci_dependent_device) == 8);
+static_assert(offsetof(::vfio_device_info, cap_offset) == 16);
 static_assert(offsetof(::vfio_pci_dependent_device, group_id) == 0);
 
 // Exact sizes of the three cdev structures are checked next to their
