@@ -179,8 +179,8 @@ std::shared_ptr<Ioas> make_ioas() {
       Ioas::create(IoasOptions{.page_size = kPage,
                                .account = MemlockAccount::create(MemlockAccount::kUnlimited),
                                .max_areas = 0});
-  if (!ioas) die("Ioas::create", EINVAL);
-  return ioas;
+  if (!ioas) die("Ioas::create", ioas.error());
+  return *ioas;
 }
 
 std::shared_ptr<Access> attach_access(const std::shared_ptr<Ioas>& ioas) {

@@ -9,6 +9,7 @@
 #include "base/grace_period.h"
 #include "iommu/access_core.h"
 #include "iommu/ioas_state.h"
+#include "uvfio/base/fault_injection.h"
 
 namespace uvfio::iommu {
 namespace {
@@ -118,6 +119,7 @@ std::shared_ptr<Ioas> Access::ioas() const {
 
 Result<void> Access::attach(const std::shared_ptr<Ioas>& ioas) {
   if (!ioas) return Errno{EINVAL};
+  if (fault::should_fail("access: attach")) return Errno{ENOMEM};
   std::lock_guard lk(core_->mu);
   if (core_->ioas) return Errno{EINVAL};
   switch_ioas(*core_, ioas);
@@ -222,6 +224,7 @@ Result<std::vector<PinnedSegment>> Access::pin(uint64_t iova, uint64_t length, u
   if (length == 0) return Errno{EINVAL};
   const uint64_t last = iova + (length - 1);
   if (last < iova) return Errno{EOVERFLOW};
+  if (fault::should_fail("access: pin")) return Errno{ENOMEM};
   const bool write = flags & kAccessWrite;
   const uint32_t need = write ? kPermWrite : kPermRead;
 

@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 
+#include "uvfio/base/fault_injection.h"
+
 #include <cassert>
 #include <new>
 
@@ -30,6 +32,7 @@ IoPageTable::~IoPageTable() {
 }
 
 IoPageTable::Node* IoPageTable::alloc_node() {
+  if (fault::should_fail("io_page_table: node")) return nullptr;
   std::lock_guard lk(arena_mu_);
   if (free_.empty()) {
     // Over-allocate to align the chunk to 2 MiB so that it can be one huge page.

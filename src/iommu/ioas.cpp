@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <new>
 
 #include "iommu/ioas_state.h"
 
@@ -28,9 +29,13 @@ struct Piece {
 
 }  // namespace
 
-std::shared_ptr<Ioas> Ioas::create(const IoasOptions& options) {
-  if (!valid_page_size(options.page_size)) return nullptr;
-  return std::shared_ptr<Ioas>(new Ioas(options));
+Result<std::shared_ptr<Ioas>> Ioas::create(const IoasOptions& options) {
+  if (!valid_page_size(options.page_size)) return Errno{EINVAL};
+  try {
+    return std::shared_ptr<Ioas>(new Ioas(options));
+  } catch (const std::bad_alloc&) {
+    return Errno{ENOMEM};
+  }
 }
 
 Ioas::Ioas(const IoasOptions& options) : state_(std::make_unique<IoasState>(options)) {}

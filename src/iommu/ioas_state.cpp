@@ -1,6 +1,7 @@
 #include "iommu/ioas_state.h"
 
 #include "base/grace_period.h"
+#include "uvfio/base/fault_injection.h"
 
 namespace uvfio::iommu {
 namespace {
@@ -53,6 +54,7 @@ bool IoasState::reserved_intersects(uint64_t first, uint64_t last) const {
 Result<Area*> IoasState::insert_area(uint64_t iova, uint64_t length, uint32_t perm,
                                      std::shared_ptr<Pages> pages, uint64_t pages_offset,
                                      Retired* retired) {
+  if (fault::should_fail("ioas: area")) return Errno{ENOMEM};
   auto a = std::make_unique<Area>();
   a->iova = iova;
   a->last = iova + length - 1;
@@ -61,7 +63,9 @@ Result<Area*> IoasState::insert_area(uint64_t iova, uint64_t length, uint32_t pe
   a->pages_offset = pages_offset;
   a->page_shift = page_shift;
   uint64_t words = ((length >> page_shift) + 63) / 64;
-  a->dirty.reset(new (std::nothrow) std::atomic<uint64_t>[words]());
+  if (!fault::should_fail("ioas: dirty bitmap")) {
+    a->dirty.reset(new (std::nothrow) std::atomic<uint64_t>[words]());
+  }
   if (a->dirty == nullptr) return Errno{ENOMEM};
   if (!table.prepare(a->iova, a->last)) return Errno{ENOMEM};
   Area* raw = a.get();

@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include "uvfio/base/fault_injection.h"
+
 namespace uvfio::iommu {
 
 std::shared_ptr<MemlockAccount> MemlockAccount::create(uint64_t limit) {
@@ -68,6 +70,7 @@ void MemlockAccount::split_at(Segments& s, uint64_t at) {
 }
 
 Result<void> MemlockAccount::charge(Key key, uint64_t first, uint64_t last) {
+  if (fault::should_fail("memlock: charge")) return Errno{ENOMEM};
   std::lock_guard lk(mu_);
   Segments& s = keys_[key];
   uint64_t fresh = uncovered(s, first, last);

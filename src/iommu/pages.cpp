@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+
 #include <vector>
+#include "uvfio/base/fault_injection.h"
 
 namespace uvfio::iommu {
 namespace {
@@ -16,6 +18,7 @@ int check_process_memory(const std::byte* addr, uint64_t length) {
   auto start = reinterpret_cast<uintptr_t>(addr) & ~(page - 1);
   uint64_t span = reinterpret_cast<uintptr_t>(addr) + length - start;
   std::vector<unsigned char> vec((span + page - 1) / page);
+  if (fault::should_fail("pages: mincore")) return EFAULT;
   if (::mincore(reinterpret_cast<void*>(start), span, vec.data()) != 0) return EFAULT;
   return 0;
 }
@@ -25,16 +28,19 @@ int check_process_memory(const std::byte* addr, uint64_t length) {
 Result<std::shared_ptr<Pages>> Pages::create(const MemorySource& src, bool writable,
                                              std::shared_ptr<MemlockAccount> account) {
   const uint64_t hp = MemlockAccount::host_page_size();
+  if (fault::should_fail("pages: alloc")) return Errno{ENOMEM};
   std::shared_ptr<Pages> p(new Pages);
   p->length_ = src.length();
   p->writable_ = writable;
   uint64_t key_offset = 0;  // where the source's first byte is in the key's page numbering
   if (src.is_file()) {
     struct stat st {};
+    if (fault::should_fail("pages: fstat")) return Errno{EBADF};
     if (::fstat(src.fd(), &st) != 0) return Errno{errno};
     uint64_t aligned = src.offset() & ~(hp - 1);
     uint64_t lead = src.offset() - aligned;
     int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+    if (fault::should_fail("pages: mmap")) return Errno{ENOMEM};
     auto m = Mapping::map(lead + src.length(), prot, MAP_SHARED, src.fd(), aligned);
     if (!m) return Errno{m.error()};
     p->mapping_ = std::move(*m);

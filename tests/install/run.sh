@@ -18,7 +18,9 @@ cmake --build "$tmp/consumer" >/dev/null
 LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/consumer/consumer_shared"
 "$tmp/consumer/consumer_static"
 # The shared build really uses the installed library.
-LD_LIBRARY_PATH="$tmp/prefix/lib" ldd "$tmp/consumer/consumer_shared" | grep -q "$tmp/prefix/lib/libuvfio.so"
+# (No `ldd | grep -q`: grep exiting early would SIGPIPE ldd and fail the pipeline.)
+libs=$(LD_LIBRARY_PATH="$tmp/prefix/lib" ldd "$tmp/consumer/consumer_shared")
+[[ $libs == *"$tmp/prefix/lib/libuvfio.so"* ]] || { echo "consumer_shared does not use the installed libuvfio" >&2; exit 1; }
 
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
 # shellcheck disable=SC2046

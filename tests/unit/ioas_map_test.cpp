@@ -179,8 +179,8 @@ TEST(IoasLimits, MemlockExhaustionRollsBack) {
 
 TEST(IoasLimits, AccountSharedBetweenIoases) {
   auto account = MemlockAccount::create(8 * kHostPage);
-  auto x = Ioas::create({.page_size = 4096, .account = account, .max_areas = 65535});
-  auto y = Ioas::create({.page_size = 4096, .account = account, .max_areas = 65535});
+  auto x = *Ioas::create({.page_size = 4096, .account = account, .max_areas = 65535});
+  auto y = *Ioas::create({.page_size = 4096, .account = account, .max_areas = 65535});
   Buffer a(6 * kHostPage), b(6 * kHostPage);
   ASSERT_OK(x->map(a.source(), 0x10000, kFixedRW));
   ASSERT_OK(y->map(a.source(), 0x10000, kFixedRW));  // same pages
@@ -261,16 +261,17 @@ TEST(IoasGranularity, TwoKiBPages) {
   auto un2 = ioas->unmap(0x1800, 0x1800, Frontend::kType1v2);
   ASSERT_OK(un2);
   EXPECT_EQ(*un2, 6144u);
-  EXPECT_EQ(Ioas::create({.page_size = 3000, .account = nullptr, .max_areas = 1}),
-            nullptr);  // not a power of two
+  EXPECT_EQ(Ioas::create({.page_size = 3000, .account = nullptr, .max_areas = 1}).error(),
+            EINVAL);  // not a power of two
+  EXPECT_EQ(Ioas::create({.page_size = 512, .account = nullptr, .max_areas = 1}).error(), EINVAL);
 }
 
 // --- copy (iommufd_ioas_copy) ---
 
 TEST(IoasCopy, SharesMemoryAcrossIoasesWithoutNewCharge) {
   auto account = MemlockAccount::create(MemlockAccount::kUnlimited);
-  auto src = Ioas::create({.page_size = 4096, .account = account, .max_areas = 65535});
-  auto dst = Ioas::create({.page_size = 4096, .account = account, .max_areas = 65535});
+  auto src = *Ioas::create({.page_size = 4096, .account = account, .max_areas = 65535});
+  auto dst = *Ioas::create({.page_size = 4096, .account = account, .max_areas = 65535});
   Buffer a(8192, 1), b(8192, 2);
   ASSERT_OK(src->map(a.source(), 0x10000, kFixedRW));
   ASSERT_OK(src->map(b.source(), 0x12000, kMapRead | kMapFixedIova));  // adjacent, read-only

@@ -32,9 +32,9 @@ struct Buffer {
 inline std::shared_ptr<iommu::Ioas> make_ioas(uint64_t page_size = 4096,
                                               uint64_t limit = iommu::MemlockAccount::kUnlimited,
                                               uint32_t max_areas = 65535) {
-  return iommu::Ioas::create({.page_size = page_size,
-                              .account = iommu::MemlockAccount::create(limit),
-                              .max_areas = max_areas});
+  return *iommu::Ioas::create({.page_size = page_size,
+                               .account = iommu::MemlockAccount::create(limit),
+                               .max_areas = max_areas});
 }
 
 inline constexpr uint32_t kRW = iommu::kMapRead | iommu::kMapWrite;

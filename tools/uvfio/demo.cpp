@@ -27,8 +27,10 @@ int fail(const char* step, int err) {
 }  // namespace
 
 int run_demo() {
-  auto ioas =
+  auto created =
       Ioas::create({.page_size = 4096, .account = MemlockAccount::create(uint64_t{64} << 20)});
+  if (!created) return fail("creating the IOAS", created.error());
+  auto ioas = std::move(*created);
   auto buf = Mapping::anonymous(size_t{64} << 10);
   if (!buf) return fail("allocating the DMA buffer", buf.error());
   std::memcpy(buf->data(), "hello from the driver", 22);

@@ -65,7 +65,9 @@ struct IoasOptions {
 /// Access without taking any lock shared with other devices (read sections; see Access).
 class Ioas : public std::enable_shared_from_this<Ioas> {
  public:
-  static std::shared_ptr<Ioas> create(const IoasOptions& options = {});
+  /// A new IOAS: EINVAL for a page size that is not a power of two in [1 KiB, 1 GiB], ENOMEM
+  /// if its page table cannot be allocated.
+  static Result<std::shared_ptr<Ioas>> create(const IoasOptions& options = {});
   ~Ioas();
   Ioas(const Ioas&) = delete;
   Ioas& operator=(const Ioas&) = delete;

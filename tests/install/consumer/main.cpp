@@ -9,7 +9,7 @@
 
 int main() {
   using namespace uvfio::iommu;
-  auto ioas = Ioas::create();
+  auto ioas = *Ioas::create();
   std::vector<char> buf(8192 + 4096);
   char* page = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(buf.data()) + 4095) & ~4095ul);
   auto iova = ioas->map(MemorySource::process(page, 8192), 0, kMapRead | kMapWrite);
