@@ -30,6 +30,7 @@ demo: build
 
 test-unit: build
 	@cd build && ctest --output-on-failure --no-tests=error -j $(JOBS)
+	@build/tests/conformance/uvfio-conformance --provider emulated
 
 test-asan: deps build-asan/build.ninja
 	@cmake --build build-asan -j $(JOBS)

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include <cstdio>
+#include <exception>
 #include <memory>
 #include <string>
 
@@ -32,7 +33,7 @@ long step(const char* what, long r) {
 
 }  // namespace
 
-int main() {
+int walk() {
   auto host = std::make_shared<Host>();
   const std::string bdf = "0000:00:03.0";
   (void)*host->add_device({bdf, DriverState::kVfio, std::make_shared<devices::BarePciDevice>()});
@@ -105,4 +106,13 @@ int main() {
   step("close(iommufd)", sys.close(iommufd));
   ::munmap(buf, 1 << 20);
   return 0;
+}
+
+int main() {
+  try {
+    return walk();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "walkthrough: %s\n", e.what());
+    return 1;
+  }
 }

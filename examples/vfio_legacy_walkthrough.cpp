@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include <cstdio>
+#include <exception>
 #include <memory>
 #include <string>
 
@@ -30,7 +31,7 @@ long step(const char* what, long r) {
 
 }  // namespace
 
-int main() {
+int walk() {
   // One emulated PCI function in IOMMU group 0, bound to vfio.
   auto host = std::make_shared<Host>();
   const std::string bdf = "0000:00:03.0";
@@ -87,4 +88,13 @@ int main() {
   step("close(container)", sys.close(container));
   ::munmap(buf, 1 << 20);
   return 0;
+}
+
+int main() {
+  try {
+    return walk();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "walkthrough: %s\n", e.what());
+    return 1;
+  }
 }

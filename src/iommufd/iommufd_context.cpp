@@ -28,6 +28,7 @@
 
 #include "base/log_format.h"
 #include "iommufd/iommufd_objects.h"
+#include "uvfio/base/fault_injection.h"
 #include "uvfio/iommu/memlock_account.h"
 #include "uvfio/iommu/memory_source.h"
 #include "vfio/fd_table.h"
@@ -176,6 +177,7 @@ void IommufdContext::put(Object& obj) {
 }
 
 std::shared_ptr<IommufdContext::IoasObj> IommufdContext::new_ioas(const Credentials& creds) {
+  if (fault::should_fail("iommufd: ioas object")) return nullptr;
   // Pages created by a CAP_IPC_LOCK task are not accounted (IOPT_PAGES_ACCOUNT_NONE).
   auto account = creds.cap_ipc_lock
                      ? iommu::MemlockAccount::create(iommu::MemlockAccount::kUnlimited)
@@ -653,6 +655,7 @@ long IommufdContext::cmd_fault_queue_alloc(Ucmd& u) {
 
 Result<std::shared_ptr<IommufdContext::HwptObj>> IommufdContext::new_hwpt(
     const std::shared_ptr<IoasObj>& ioas, bool auto_domain) {
+  if (fault::should_fail("iommufd: hwpt object")) return Errno{ENOMEM};
   auto h = std::make_shared<HwptObj>();
   h->ioas = ioas;
   h->auto_domain = auto_domain;
@@ -879,6 +882,7 @@ Result<uint32_t> IommufdContext::device_bind(const std::shared_ptr<VfioDevice>& 
       }
     }
   }
+  if (fault::should_fail("iommufd: device object")) return Errno{ENOMEM};
   if (int rc = claim_dma_owner(group.get(), this); rc != 0) return Errno{-rc};
   auto d = std::make_shared<DeviceObj>();
   d->device = device;
@@ -1000,6 +1004,7 @@ uint32_t IommufdContext::device_id(const VfioDevice& device) const {
 // ------------------------------------------------------------------------ accesses
 
 Result<uint32_t> IommufdContext::access_create(iommu::Access::UnmapCallback on_unmap) {
+  if (fault::should_fail("iommufd: access object")) return Errno{ENOMEM};
   auto a = std::make_shared<AccessObj>();
   a->access = iommu::Access::create(std::move(on_unmap));
   a->users = 2;  // the driver is a user until iommufd_access_destroy

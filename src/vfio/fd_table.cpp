@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include <algorithm>
 #include <vector>
 #include "uvfio/base/fault_injection.h"
 
@@ -42,7 +43,8 @@ void FdTable::close_all() {
     for (auto& [fd, f] : fds_) all.push_back(fd);
   }
   // Newest first, as a process's fds close in no promised order but this one is reproducible.
-  for (auto it = all.rbegin(); it != all.rend(); ++it) close(*it);
+  std::reverse(all.begin(), all.end());
+  for (int fd : all) close(fd);
 }
 
 size_t FdTable::size() const {

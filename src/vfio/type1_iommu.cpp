@@ -316,15 +316,16 @@ long Type1Backend::get_info(unsigned long arg) {
     if (!ranges.empty()) {
       const size_t size =
           sizeof(vfio_iommu_type1_info_cap_iova_range) + ranges.size() * sizeof(vfio_iova_range);
+      // Built in place: the struct ends in a flexible array, so no object of it is declared.
       std::vector<unsigned char> buf(size, 0);
-      vfio_iommu_type1_info_cap_iova_range hdr{};
-      hdr.header.id = VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE;
-      hdr.header.version = 1;
-      hdr.nr_iovas = static_cast<uint32_t>(ranges.size());
-      std::memcpy(buf.data(), &hdr, sizeof hdr);
+      auto* cap = reinterpret_cast<vfio_iommu_type1_info_cap_iova_range*>(buf.data());
+      cap->header.id = VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE;
+      cap->header.version = 1;
+      cap->nr_iovas = static_cast<uint32_t>(ranges.size());
       for (size_t i = 0; i < ranges.size(); ++i) {
         const vfio_iova_range r{ranges[i].start, ranges[i].last};
-        std::memcpy(buf.data() + sizeof hdr + i * sizeof r, &r, sizeof r);
+        std::memcpy(buf.data() + sizeof(vfio_iommu_type1_info_cap_iova_range) + i * sizeof r, &r,
+                    sizeof r);
       }
       add_cap(buf.data(), buf.size());
     }

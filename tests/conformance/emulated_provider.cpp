@@ -25,6 +25,7 @@ class EmulatedProvider : public Provider {
     opts.enable_unsafe_noiommu_mode = setup == Setup::kNoIommuGroup ||
                                       setup == Setup::kNoIommuAndViable ||
                                       setup == Setup::kUnprivileged;
+    if (setup == Setup::kLowMemlock) opts.memlock_limit = kLowMemlockBytes;
     auto w = std::make_unique<EmulatedWorld>();
     w->host = std::make_shared<Host>(opts);
     Host& h = *w->host;
@@ -41,6 +42,7 @@ class EmulatedProvider : public Provider {
     const std::string d1 = "0000:00:03.0", d2 = "0000:00:04.0";
     switch (setup) {
       case Setup::kViableGroup:
+      case Setup::kLowMemlock:
       case Setup::kNoIommuDisabled:
       case Setup::kGroupOtherDriver:
       case Setup::kGroupStubDriver: {
@@ -78,6 +80,7 @@ class EmulatedProvider : public Provider {
     }
     Credentials creds = Credentials::privileged("conformance", static_cast<int>(::getpid()));
     if (setup == Setup::kUnprivileged) creds.cap_sys_rawio = false;
+    if (setup == Setup::kLowMemlock) creds.cap_ipc_lock = false;
     w->system = std::make_unique<EmulatedSystem>(w->host, creds);
     w->sys = w->system.get();
     w->page_size = opts.iommu_page_size;

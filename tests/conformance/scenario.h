@@ -26,10 +26,15 @@ enum class Setup {
   kNoIommuAndViable,  // no-IOMMU mode on, one no-IOMMU group and one ordinary group
   kNoIommuDisabled,   // no-IOMMU mode off, one ordinary viable group
   kUnprivileged,      // a viable group and a no-IOMMU group, opened without CAP_SYS_RAWIO
+  kLowMemlock,        // a viable group; the caller lacks CAP_IPC_LOCK and may lock 1 MiB
 };
+
+/// The locked-memory limit of Setup::kLowMemlock.
+inline constexpr uint64_t kLowMemlockBytes = 1 << 20;
 
 /// What a provider built: the system to call and the names in it.
 struct World {
+  virtual ~World() = default;  // providers extend it with what they own
   vfio::VfioSystem* sys = nullptr;
   std::string group;   // path of the (first) group
   std::string device;  // name of its vfio device (for GET_DEVICE_FD)

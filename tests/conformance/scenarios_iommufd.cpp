@@ -272,6 +272,13 @@ void add_iommufd_scenarios(std::vector<Scenario>& out) {
   out.push_back({"iommufd: attach again replaces the IOAS", "iommufd_device_replace", S,
                  base() + V{ioas_alloc(0, 0, 1), open_cdev(), bind(0), attach(0), attach(0, 1),
                             destroy(0), destroy(err(EBUSY), 1)}});
+  out.push_back({"iommufd: mapping past the locked-memory limit is ENOMEM, and maps nothing",
+                 "iopt_pages_update_pinned", Setup::kLowMemlock,
+                 // With a device attached the pages are pinned (and charged) at map time.
+                 base() + V{open_cdev(), bind(0), attach(0),
+                            ioas_map(0x100000, 2 * kLowMemlockBytes, kFixed, err(ENOMEM)),
+                            ioas_map(0x100000, kLowMemlockBytes / 2, kFixed, 0),
+                            ioas_unmap(0x100000, kLowMemlockBytes / 2, kLowMemlockBytes / 2)}});
   out.push_back({"iommufd: the group cannot be opened while its device is bound via cdev",
                  "vfio_group_fops_open", S,
                  base() + V{open_cdev(), bind(0), open_group("group", 1, err(EBUSY))}});

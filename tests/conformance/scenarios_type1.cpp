@@ -235,6 +235,35 @@ void add_type1_scenarios(std::vector<Scenario>& out) {
                           get_bitmap(0x101000, 0x3000, 4096, err(EINVAL)),
                           get_bitmap(0x100000, 0x4000, 8192, err(EINVAL))}});
   out.push_back(
+      {"type1: mapping past the locked-memory limit is ENOMEM, and maps nothing",
+       "vfio_pin_pages_remote", Setup::kLowMemlock,
+       v2() +
+           V{map_dma("container", 0x100000, 2 * kLowMemlockBytes, err(ENOMEM)),
+             map_dma("container", 0x100000, kLowMemlockBytes / 2, 0),
+             map_dma("container", 0x800000, kLowMemlockBytes, err(ENOMEM), kRW, kLowMemlockBytes),
+             unmap_dma("container", 0, 0, kLowMemlockBytes / 2, VFIO_DMA_UNMAP_FLAG_ALL),
+             map_dma("container", 0x800000, kLowMemlockBytes, 0, kRW, kLowMemlockBytes)}});
+  out.push_back({"type1: the mapping-count limit (dma_entry_limit) is ENOSPC", "vfio_dma_do_map", S,
+                 v2() + V{custom(
+                              "65535 one-page maps, then one more",
+                              [](Env& e) -> long {
+                                auto* page = e.buffer("dma", 1 << 22);
+                                vfio_iommu_type1_dma_map m{};
+                                m.argsz = sizeof m;
+                                m.flags = kRW;
+                                m.vaddr = reinterpret_cast<uint64_t>(page);
+                                m.size = 4096;
+                                for (uint64_t i = 0; i < 65535; ++i) {
+                                  m.iova = 0x100000000ull + i * 4096;
+                                  if (long r = e.ioctl("container", VFIO_IOMMU_MAP_DMA, &m); r < 0)
+                                    return -100000 - static_cast<long>(i);  // failed too early
+                                }
+                                m.iova = 0x100000000ull + 65535 * 4096;
+                                return e.ioctl("container", VFIO_IOMMU_MAP_DMA, &m);
+                              },
+                              err(ENOSPC)),
+                          unmap_dma("container", 0, 0, 65535l * 4096, VFIO_DMA_UNMAP_FLAG_ALL)}});
+  out.push_back(
       {"type1: a device can be opened after mappings exist", "vfio_df_group_open", S,
        v2() + V{map_dma("container", 0x100000, 0x4000, 0), get_device_fd("group", "dev", kFd),
                 device_info("dev", 9), unmap_dma("container", 0x100000, 0x4000, 0x4000)}});

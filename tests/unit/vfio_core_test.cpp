@@ -9,6 +9,8 @@
 
 #include "test_util.h"
 #include "uvfio/base/fault_injection.h"
+#include "uvfio/uapi/iommufd.h"
+#include "uvfio/uapi/vfio_cdev.h"
 #include "vfio/emulated_system.h"
 #include "vfio/host.h"
 
@@ -258,4 +260,126 @@ TEST(FaultInjection, CanonicalSequenceFailsCleanlyAtEveryPoint) {
     if (!injected) break;
   }
   EXPECT_GT(n, 5u);  // the path really has fault points
+}
+
+namespace {
+
+using namespace uvfio::uapi;
+
+// iommufd + cdev: IOAS, map, bind, attach, unmap, detach. `fds` receives what it opened.
+long cdev_sequence(EmulatedSystem& sys, const std::string& cdev, void* buf, std::vector<int>* fds) {
+  int ifd = sys.open("/dev/iommu", 2);
+  if (ifd < 0) return ifd;
+  fds->push_back(ifd);
+  iommu_ioas_alloc alloc{sizeof alloc, 0, 0};
+  if (long r = sys.ioctl(ifd, IOMMU_IOAS_ALLOC, &alloc); r < 0) return r;
+  iommu_ioas_map map{};
+  map.size = sizeof map;
+  map.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+  map.ioas_id = alloc.out_ioas_id;
+  map.user_va = reinterpret_cast<uint64_t>(buf);
+  map.length = 0x10000;
+  map.iova = 0x100000;
+  if (long r = sys.ioctl(ifd, IOMMU_IOAS_MAP, &map); r < 0) return r;
+  int dfd = sys.open(cdev, 2);
+  if (dfd < 0) return dfd;
+  fds->push_back(dfd);
+  vfio_device_bind_iommufd bind{};
+  bind.argsz = sizeof bind;
+  bind.iommufd = ifd;
+  if (long r = sys.ioctl(dfd, VFIO_DEVICE_BIND_IOMMUFD, &bind); r < 0) return r;
+  vfio_device_attach_iommufd_pt attach{};
+  attach.argsz = sizeof attach;
+  attach.pt_id = alloc.out_ioas_id;
+  if (long r = sys.ioctl(dfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach); r < 0) return r;
+  iommu_ioas_unmap unmap{};
+  unmap.size = sizeof unmap;
+  unmap.ioas_id = alloc.out_ioas_id;
+  unmap.iova = 0x100000;
+  unmap.length = 0x10000;
+  if (long r = sys.ioctl(ifd, IOMMU_IOAS_UNMAP, &unmap); r < 0) return r;
+  vfio_device_detach_iommufd_pt detach{};
+  detach.argsz = sizeof detach;
+  return sys.ioctl(dfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach);
+}
+
+// The legacy group path on an iommufd: SET_CONTAINER(iommufd), GET_DEVICE_FD, compat MAP_DMA.
+long group_on_iommufd(EmulatedSystem& sys, const std::string& group, const std::string& name,
+                      void* buf, std::vector<int>* fds) {
+  int ifd = sys.open("/dev/iommu", 2);
+  if (ifd < 0) return ifd;
+  fds->push_back(ifd);
+  int gfd = sys.open(group, 2);
+  if (gfd < 0) return gfd;
+  fds->push_back(gfd);
+  if (long r = sys.ioctl(gfd, VFIO_GROUP_SET_CONTAINER, &ifd); r < 0) return r;
+  long dfd = sys.ioctl(gfd, VFIO_GROUP_GET_DEVICE_FD, const_cast<char*>(name.c_str()));
+  if (dfd < 0) return dfd;
+  fds->push_back(static_cast<int>(dfd));
+  vfio_iommu_type1_dma_map m{sizeof m, VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+                             reinterpret_cast<uint64_t>(buf), 0x100000, 0x10000};
+  return sys.ioctl(ifd, VFIO_IOMMU_MAP_DMA, &m);
+}
+
+using SequenceFn = std::function<long(EmulatedSystem&, std::vector<int>*)>;
+
+// Walks every fault point of `seq`; after each injected failure: the caller saw an errno,
+// closing everything leaves no fd, open device or locked memory behind, and the sequence then
+// succeeds.
+void walk_faults(const std::shared_ptr<Host>& host, const std::string& device,
+                 const SequenceFn& seq) {
+  Credentials creds = Credentials::privileged();
+  creds.cap_ipc_lock = false;
+  unsigned n = 1;
+  for (;; ++n) {
+    ASSERT_LT(n, 500u) << "the sequence never completed";
+    EmulatedSystem sys(host, creds);
+    std::vector<int> fds;
+    long r;
+    {
+      fault::Armed armed(n);
+      r = seq(sys, &fds);
+    }
+    const bool injected = fault::injected();
+    if (injected) {
+      EXPECT_LT(r, 0) << "fault " << n << " was swallowed";
+    } else {
+      EXPECT_EQ(r, 0) << errno_name(static_cast<int>(-r));
+    }
+    for (auto it = fds.rbegin(); it != fds.rend(); ++it) EXPECT_EQ(sys.close(*it), 0);
+    EXPECT_EQ(sys.fds().size(), 0u) << "fault " << n;
+    EXPECT_EQ(host->memlock_account()->locked_bytes(), 0u) << "fault " << n;
+    EXPECT_EQ(host->device(device)->open_count(), 0) << "fault " << n;
+    std::vector<int> again;
+    EXPECT_EQ(seq(sys, &again), 0) << "after fault " << n;
+    for (auto it = again.rbegin(); it != again.rend(); ++it) sys.close(*it);
+    if (!injected) break;
+  }
+  EXPECT_GT(n, 3u);
+}
+
+}  // namespace
+
+TEST(FaultInjection, IommufdBindAttachFailsCleanlyAtEveryPoint) {
+  auto host = std::make_shared<Host>(HostOptions{.memlock_limit = 64 << 20});
+  auto dev = std::make_shared<CountingDevice>();
+  (void)*host->add_device({"0000:00:01.0", DriverState::kVfio, dev, true});
+  const std::string cdev =
+      "/dev/vfio/devices/vfio" + std::to_string(host->device("0000:00:01.0")->cdev_index());
+  test::Buffer buf(0x10000);
+  walk_faults(host, "0000:00:01.0", [&](EmulatedSystem& sys, std::vector<int>* fds) {
+    return cdev_sequence(sys, cdev, buf.data(), fds);
+  });
+  EXPECT_EQ(dev->opens.load(), dev->closes.load());
+}
+
+TEST(FaultInjection, GroupOnIommufdFailsCleanlyAtEveryPoint) {
+  auto host = std::make_shared<Host>(HostOptions{.memlock_limit = 64 << 20});
+  auto dev = std::make_shared<CountingDevice>();
+  int g = *host->add_device({"0000:00:01.0", DriverState::kVfio, dev, true});
+  test::Buffer buf(0x10000);
+  walk_faults(host, "0000:00:01.0", [&](EmulatedSystem& sys, std::vector<int>* fds) {
+    return group_on_iommufd(sys, "/dev/vfio/" + std::to_string(g), "0000:00:01.0", buf.data(), fds);
+  });
+  EXPECT_EQ(dev->opens.load(), dev->closes.load());
 }
