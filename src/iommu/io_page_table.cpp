@@ -183,6 +183,58 @@ void IoPageTable::erase_at(Node* n, int level, uint64_t base, uint64_t first, ui
   }
 }
 
+bool IoPageTable::prepare_split(uint64_t cut_iova) {
+  const uint64_t right = (cut_iova >> page_shift_) + 1;  // first page of the right side
+  const uintptr_t root = root_.load(std::memory_order_relaxed);
+  Node* n = reinterpret_cast<Node*>(root & ~kLevelMask);
+  for (int level = static_cast<int>(root & kLevelMask) - 1; level > 0; --level) {
+    const unsigned sh = span_shift(level);
+    std::atomic<uintptr_t>& e = n->e[(right >> sh) & kMask];
+    const uintptr_t v = e.load(std::memory_order_relaxed);
+    if (v == 0) return true;                                    // nothing mapped there
+    if ((right & ((uint64_t{1} << sh) - 1)) == 0) return true;  // boundary between slots
+    if (v & kLeaf) {
+      // A huge leaf with the boundary inside: spell it out one level down, same translation.
+      Node* child = alloc_node();
+      if (child == nullptr) return false;
+      for (auto& c : child->e) c.store(v, std::memory_order_relaxed);
+      e.store(reinterpret_cast<uintptr_t>(child), std::memory_order_release);
+      n = child;
+    } else {
+      n = reinterpret_cast<Node*>(v);
+    }
+  }
+  return true;
+}
+
+void IoPageTable::replace(uint64_t first_iova, uint64_t last_iova, Area* area) {
+  const uintptr_t root = root_.load(std::memory_order_relaxed);
+  replace_at(reinterpret_cast<Node*>(root & ~kLevelMask), static_cast<int>(root & kLevelMask) - 1,
+             0, first_iova >> page_shift_, last_iova >> page_shift_,
+             reinterpret_cast<uintptr_t>(area) | kLeaf);
+}
+
+void IoPageTable::replace_at(Node* n, int level, uint64_t base, uint64_t first, uint64_t last,
+                             uintptr_t leaf) {
+  const unsigned sh = span_shift(level);
+  const uint64_t lo = (first - base) >> sh, hi = (last - base) >> sh;
+  for (uint64_t i = lo; i <= hi; ++i) {
+    const uint64_t slot_first = base + (i << sh);
+    const uint64_t slot_last = slot_first + ((uint64_t{1} << sh) - 1);
+    const uint64_t f = first > slot_first ? first : slot_first;
+    const uint64_t l = last < slot_last ? last : slot_last;
+    const uintptr_t v = n->e[i].load(std::memory_order_relaxed);
+    if (v & kLeaf) {
+      // A leaf lies wholly inside the range being replaced (prepare_split saw to that).
+      assert(level == 0 || (f == slot_first && l == slot_last));
+      n->e[i].store(leaf, std::memory_order_release);
+      continue;
+    }
+    assert(v != 0 && level > 0);
+    replace_at(reinterpret_cast<Node*>(v), level - 1, slot_first, f, l, leaf);
+  }
+}
+
 void IoPageTable::free_retired(std::vector<void*>* retired) {
   // Retired tables are empty (their children were retired on their own).
   for (void* p : *retired) free_node(static_cast<Node*>(p));

@@ -38,6 +38,15 @@ class IoPageTable {
   /// Recycles retired tables. May be called without the IOAS lock.
   void free_retired(std::vector<void*>* retired);
 
+  /// Prepares splitting the mapping between `cut_iova` and the next page: a leaf whose slot
+  /// straddles that boundary is replaced by an equivalent table (every entry the same leaf), so
+  /// that replace() can then point the two sides at different areas without allocating.
+  /// Readers see the same translation throughout. False if memory ran out (nothing to undo).
+  bool prepare_split(uint64_t cut_iova);
+  /// Points every page of [first, last] (currently mapped, prepared) at `area`, in place: each
+  /// entry goes from its old area straight to the new one.
+  void replace(uint64_t first_iova, uint64_t last_iova, Area* area);
+
   /// The area mapping `iova`, or null. Call inside a read section.
   Area* lookup(uint64_t iova) const {
     const uint64_t pfn = iova >> page_shift_;
@@ -76,6 +85,7 @@ class IoPageTable {
                  std::vector<void*>* retired);
   void erase_at(Node* n, int level, uint64_t base, uint64_t first, uint64_t last,
                 std::vector<void*>* retired);
+  void replace_at(Node* n, int level, uint64_t base, uint64_t first, uint64_t last, uintptr_t leaf);
 
   unsigned page_shift_;
   int max_levels_;

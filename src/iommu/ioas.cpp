@@ -6,6 +6,9 @@
 #include <bit>
 #include <cerrno>
 #include <new>
+#include <tuple>
+
+#include "uvfio/base/fault_injection.h"
 
 #include "iommu/ioas_state.h"
 
@@ -189,6 +192,55 @@ Result<uint64_t> Ioas::copy_from(Ioas& src, uint64_t src_iova, uint64_t length, 
   }
   retired.release();
   return r;
+}
+
+Result<void> Ioas::split_at(uint64_t iova) {
+  IoasState& s = *state_;
+  Retired retired;
+  {
+    std::unique_lock lk(s.mu);
+    Area* a = s.area_at(iova);
+    if (a == nullptr || iova == a->last) return {};
+    if ((iova + 1) & (s.page_size - 1)) return Errno{EINVAL};
+    if (a->prevent_access.load(std::memory_order_acquire)) return Errno{EBUSY};
+    if (a->pins.load(std::memory_order_acquire) != 0) return Errno{EINVAL};
+    if (s.max_areas != 0 && s.areas.size() >= s.max_areas) return Errno{ENOSPC};
+    if (fault::should_fail("ioas: split")) return Errno{ENOMEM};
+    auto left = std::make_unique<Area>();
+    auto right = std::make_unique<Area>();
+    for (auto [piece, first, last] :
+         {std::tuple{left.get(), a->iova, iova}, std::tuple{right.get(), iova + 1, a->last}}) {
+      piece->iova = first;
+      piece->last = last;
+      piece->perm = a->perm;
+      piece->pages = a->pages;
+      piece->pages_offset = a->pages_offset + (first - a->iova);
+      piece->page_shift = a->page_shift;
+      piece->dirty.reset(new (std::nothrow)
+                             std::atomic<uint64_t>[(piece->page_count() + 63) / 64]());
+      if (piece->dirty == nullptr) return Errno{ENOMEM};
+    }
+    if (!s.table.prepare_split(iova)) return Errno{ENOMEM};
+    // Past this point nothing can fail. Dirty bits first, then the switch-over.
+    for (Area* piece : {left.get(), right.get()}) {
+      for (uint64_t p = 0; p < piece->page_count(); ++p) {
+        const uint64_t src = ((piece->iova - a->iova) >> a->page_shift) + p;
+        if (a->dirty[src / 64].load(std::memory_order_relaxed) >> (src % 64) & 1) {
+          piece->dirty[p / 64].fetch_or(uint64_t{1} << (p % 64), std::memory_order_relaxed);
+        }
+      }
+    }
+    s.table.replace(left->iova, left->last, left.get());
+    s.table.replace(right->iova, right->last, right.get());
+    auto it = s.areas.find(a->iova);
+    retired.table = &s.table;
+    retired.areas.push_back(std::move(it->second));
+    it->second = std::move(left);
+    s.areas.emplace(right->iova, std::move(right));
+    s.gen.fetch_add(1, std::memory_order_release);  // caches may hold the old area
+  }
+  retired.release();
+  return {};
 }
 
 std::vector<IovaRange> Ioas::iova_ranges() const {

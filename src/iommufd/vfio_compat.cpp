@@ -13,10 +13,9 @@
 //    permission at all, which a uvfio IOAS cannot represent (and no user relies on).
 //  - Unmapping an empty range succeeds with size 0, as 6.12.y since the Nov 2025 stable fix
 //    (vanilla 6.12 said ENOENT).
-//  - TYPE1 (v1) emulation splits areas at the unmap boundaries as iopt_cut_iova does, by
-//    re-mapping the kept pieces of the split area (sharing its memory, nothing charged twice):
-//    device DMA to the kept pieces can miss them while the split is in progress, and a split
-//    area loses its dirty bits.
+//  - TYPE1 (v1) emulation splits areas at the unmap boundaries as iopt_cut_iova does, with
+//    Ioas::split_at (both pieces share the area's memory, nothing is charged twice, devices
+//    never see a gap, dirty bits carry over).
 #include <linux/vfio.h>
 
 #include <algorithm>
@@ -360,27 +359,8 @@ int IommufdContext::compat_cut(IoasObj& o, uint64_t iova) {
   if (((iova + 1) & (align - 1)) != 0) return -EINVAL;
   if (a.pins != 0) return -EINVAL;  // splitting is not permitted while an access pins the area
 
-  // Re-map both pieces over the same memory: park the area in a scratch IOAS (sharing its
-  // pages), drop it, and map the pieces back from the scratch copy.
-  uint32_t flags = iommu::kMapFixedIova;
-  if (a.perm & iommu::kPermRead) flags |= iommu::kMapRead;
-  if (a.perm & iommu::kPermWrite) flags |= iommu::kMapWrite;
-  auto created = iommu::Ioas::create(
-      {.page_size = o.ioas->page_size(), .account = o.ioas->account(), .max_areas = 0});
-  if (!created) return -ENOMEM;
-  auto scratch = std::move(*created);
-  if (auto r = scratch->copy_from(*o.ioas, a.iova, a.length, a.iova, flags); !r) return -ENOMEM;
-  if (auto r = o.ioas->unmap(a.iova, a.length, iommu::Frontend::kIommufd); !r) {
-    return -EBUSY;  // pinned (or being unmapped) meanwhile
-  }
-  auto left = o.ioas->copy_from(*scratch, a.iova, iova - a.iova + 1, a.iova, flags);
-  auto right = o.ioas->copy_from(*scratch, iova + 1, last - iova, iova + 1, flags);
-  if (!left || !right) {
-    log_error("iommufd", "compat unmap: lost [{:#x}, {:#x}] while splitting it ({}/{})", a.iova,
-              last, left.error(), right.error());
-    return -ENOMEM;
-  }
-  return 0;
+  auto r = o.ioas->split_at(iova);  // atomic for devices; dirty bits carry over
+  return r ? 0 : -r.error();
 }
 
 long IommufdContext::compat_unmap_dma(unsigned long arg) {

@@ -174,3 +174,33 @@ TEST(IoasConcurrency, ReplaceWhileReading) {
   stop = true;
   reader.join();
 }
+
+// Splitting areas under a device's feet: every read succeeds with the right bytes throughout.
+TEST(IoasConcurrency, SplitWhileReading) {
+  auto ioas = make_ioas();
+  Buffer buf(4 << 20);
+  ASSERT_OK(ioas->map(buf.source(), 0x40000000, kFixedRW));  // huge leaves to spell out
+  auto dev = Access::create();
+  ASSERT_OK(dev->attach(ioas));
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> reads{0};
+  std::thread reader([&] {
+    std::mt19937 rng(11);
+    uint8_t got[64];
+    while (!stop.load(std::memory_order_relaxed)) {
+      uint64_t off = rng() % ((4 << 20) - sizeof got);
+      auto r = dev->read(0x40000000 + off, got, sizeof got);
+      ASSERT_TRUE(r.ok()) << errno_name(r.error());
+      ASSERT_EQ(0, std::memcmp(got, buf.bytes() + off, sizeof got));
+      ++reads;
+    }
+  });
+  size_t splits = 0;
+  for (uint64_t at = 0x40000fff; at < 0x40000000 + (4 << 20) - 1; at += 0x3000, ++splits) {
+    ASSERT_OK(ioas->split_at(at));
+  }
+  while (reads.load() < 1000) std::this_thread::yield();
+  stop = true;
+  reader.join();
+  EXPECT_EQ(ioas->area_count(), splits + 1);
+}

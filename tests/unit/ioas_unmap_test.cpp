@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "test_util.h"
+#include "uvfio/iommu/access.h"
 
 using namespace uvfio;
 using namespace uvfio::iommu;
@@ -147,4 +148,63 @@ TEST(Unmap, TopOfTheAddressSpace) {
   auto r2 = ioas->unmap(top, 0x2000, Frontend::kType1v2);
   ASSERT_OK(r2);
   EXPECT_EQ(*r2, 0x2000u);
+}
+
+// split_at: iopt_area_split, for the iommufd compat layer's type1-v1 unmaps.
+TEST(Split, AtomicForDevicesAndKeepsDirtyBits) {
+  auto ioas = make_ioas();
+  Buffer b(4 << 20);
+  // A 2 MiB-aligned 4 MiB mapping: stored as two huge leaves, so the split has to spell one out.
+  ASSERT_OK(ioas->map(b.source(), 0x40000000, kFixedRW));
+  auto dev = Access::create();
+  ASSERT_OK(dev->attach(ioas));
+  ioas->set_dirty_tracking(true);
+  ASSERT_OK(dev->write(0x40123000, "d", 1));
+  ASSERT_OK(ioas->split_at(0x40123fff));  // ends the left piece
+  auto areas = ioas->areas();
+  ASSERT_EQ(areas.size(), 2u);
+  EXPECT_EQ(areas[0].iova, 0x40000000u);
+  EXPECT_EQ(areas[0].length, 0x124000u);
+  EXPECT_EQ(areas[1].iova, 0x40124000u);
+  EXPECT_EQ(areas[1].length, (4u << 20) - 0x124000u);
+  // The same memory behind both pieces; nothing charged twice.
+  uint8_t x = 0;
+  ASSERT_OK(dev->read(0x40123000, &x, 1));
+  EXPECT_EQ(x, 'd');
+  ASSERT_OK(dev->write(0x40124000, "e", 1));
+  EXPECT_EQ(b.bytes()[0x124000], 'e');
+  EXPECT_EQ(ioas->account()->locked_bytes(), 4u << 20);
+  // A read across the cut still works (adjacent areas).
+  uint8_t two[2];
+  ASSERT_OK(dev->read(0x40123fff, two, 2));
+  // Dirty bits carried over (the write before the split) and new ones land on the new areas.
+  std::vector<uint64_t> bm(16);
+  ASSERT_OK(ioas->read_dirty(0x40000000, 4 << 20, 4096, bm));
+  EXPECT_EQ(bm[0x123 / 64] >> (0x123 % 64) & 1, 1u);
+  EXPECT_EQ(bm[0x124 / 64] >> (0x124 % 64) & 1, 1u);
+  // Each piece now unmaps on its own.
+  auto r = ioas->unmap(0x40000000, 0x124000, Frontend::kIommufd);
+  ASSERT_OK(r);
+  EXPECT_EQ(*r, 0x124000u);
+}
+
+TEST(Split, Rules) {
+  auto ioas = make_ioas();
+  Buffer b(0x10000);
+  ASSERT_OK(ioas->map(b.source(), 0x100000, kFixedRW));
+  ASSERT_OK(ioas->split_at(0x10ffff));  // the last byte: nothing to do
+  ASSERT_OK(ioas->split_at(0x500000));  // unmapped: nothing to do
+  EXPECT_EQ(ioas->area_count(), 1u);
+  EXPECT_ERRNO(ioas->split_at(0x100800), EINVAL);  // the next page would not start aligned
+  auto dev = Access::create();
+  ASSERT_OK(dev->attach(ioas));
+  ASSERT_OK(dev->pin(0x100000, 0x1000, 0));
+  EXPECT_ERRNO(ioas->split_at(0x103fff), EINVAL);  // pinned
+  ASSERT_OK(dev->unpin(0x100000, 0x1000));
+  ASSERT_OK(ioas->split_at(0x103fff));
+  EXPECT_EQ(ioas->area_count(), 2u);
+  auto small = make_ioas(4096, MemlockAccount::kUnlimited, 2);
+  ASSERT_OK(small->map(b.source(), 0x100000, kFixedRW));
+  ASSERT_OK(small->map(b.source(0, 0x1000), 0x200000, kFixedRW));
+  EXPECT_ERRNO(small->split_at(0x101fff), ENOSPC);
 }

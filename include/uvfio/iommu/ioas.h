@@ -102,6 +102,14 @@ class Ioas : public std::enable_shared_from_this<Ioas> {
   Result<uint64_t> copy_from(Ioas& src, uint64_t src_iova, uint64_t length, uint64_t dst_iova,
                              uint32_t flags);
 
+  /// Splits the area containing `iova` so that `iova` is the last byte of one area and the next
+  /// byte the first of another, both over the same memory (iopt_area_split, as the iommufd
+  /// compat layer's type1-v1 unmap needs). Atomic for devices: every access sees one area or the
+  /// other, and dirty bits carry over. Nothing to do at an area's last byte or outside any area.
+  /// EINVAL if `iova + 1` is not page aligned or an access pins the area, EBUSY while an unmap
+  /// is tearing it down, ENOSPC at max_areas, ENOMEM.
+  Result<void> split_at(uint64_t iova);
+
   /// The IOVA ranges a mapping may use: the complement of the reserved ranges.
   std::vector<IovaRange> iova_ranges() const;
   /// Restricts IOVAs the IOAS chooses itself to `ranges` (empty: no restriction), as
