@@ -16,22 +16,13 @@
 #include "uvfio/uapi/vfio_cdev.h"
 #include "vfio/emulated_system.h"
 #include "vfio/host.h"
+#include "walkthrough_step.h"
 
 using namespace uvfio;
 using namespace uvfio::vfio;
 using namespace uvfio::uapi;
 
-namespace {
-
-int step_no = 0;
-
-long step(const char* what, long r) {
-  std::printf("%2d. %-52s -> %s\n", ++step_no, what,
-              r < 0 ? ("-" + errno_name(static_cast<int>(-r))).c_str() : std::to_string(r).c_str());
-  return r;
-}
-
-}  // namespace
+using examples::step;
 
 int walk() {
   auto host = std::make_shared<Host>();

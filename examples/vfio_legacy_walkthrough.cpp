@@ -15,21 +15,12 @@
 #include "uvfio/base/errno_name.h"
 #include "vfio/emulated_system.h"
 #include "vfio/host.h"
+#include "walkthrough_step.h"
 
 using namespace uvfio;
 using namespace uvfio::vfio;
 
-namespace {
-
-int step_no = 0;
-
-long step(const char* what, long r) {
-  std::printf("%2d. %-52s -> %s\n", ++step_no, what,
-              r < 0 ? ("-" + errno_name(static_cast<int>(-r))).c_str() : std::to_string(r).c_str());
-  return r;
-}
-
-}  // namespace
+using examples::step;
 
 int walk() {
   // One emulated PCI function in IOMMU group 0, bound to vfio.

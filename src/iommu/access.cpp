@@ -154,60 +154,51 @@ Result<void> Access::detach() {
   return {};
 }
 
-Result<void> Access::read(uint64_t iova, void* dst, size_t length) {
+// A device read or write of [iova, iova+length): checks the whole range first, then calls
+// copy(host, offset, n) for each host-contiguous piece (offset into the caller's buffer), all in
+// one read section so no piece can be unmapped underneath. Writes mark pages dirty.
+template <class Copy>
+static Result<void> transfer(Access::Core& core, uint64_t iova, size_t length, uint32_t perm,
+                             Copy&& copy) {
   if (length == 0) return Errno{EINVAL};
   const uint64_t last = iova + (length - 1);
   if (last < iova) return Errno{EOVERFLOW};
   ReadSection rs;
-  IoasState* s = core_->state.load(std::memory_order_acquire);
+  IoasState* s = core.state.load(std::memory_order_acquire);
   if (s == nullptr) return Errno{ENOENT};
+  const bool track = (perm & kPermWrite) && s->dirty_tracking.load(std::memory_order_acquire);
   Area* a = s->lookup(iova);
-  // Fast path: one area, readable, not being torn down.
-  if (a != nullptr && last <= a->last && (a->perm & kPermRead) &&
+  // Fast path: one area, allowed, not being torn down.
+  if (a != nullptr && last <= a->last && (a->perm & perm) == perm &&
       !a->prevent_access.load(std::memory_order_relaxed)) {
-    std::memcpy(dst, a->host(iova), length);
+    copy(a->host(iova), 0, length);
+    if (track) a->mark_dirty(iova, last);
     return {};
   }
-  if (int err = check_range(*s, iova, last, kPermRead)) return Errno{err};
-  auto* out = static_cast<std::byte*>(dst);
+  if (int err = check_range(*s, iova, last, perm)) return Errno{err};
   for (uint64_t at = iova;;) {
     a = s->lookup(at);
     if (a == nullptr) return Errno{ENOENT};  // unmapped since the check, by a racing unmap
     const uint64_t end = std::min(a->last, last);
-    std::memcpy(out, a->host(at), end - at + 1);
+    copy(a->host(at), at - iova, end - at + 1);
+    if (track) a->mark_dirty(at, end);
     if (end == last) return {};
-    out += end - at + 1;
     at = end + 1;
   }
 }
 
+Result<void> Access::read(uint64_t iova, void* dst, size_t length) {
+  auto* out = static_cast<std::byte*>(dst);
+  return transfer(
+      *core_, iova, length, kPermRead,
+      [out](std::byte* host, uint64_t off, uint64_t n) { std::memcpy(out + off, host, n); });
+}
+
 Result<void> Access::write(uint64_t iova, const void* src, size_t length) {
-  if (length == 0) return Errno{EINVAL};
-  const uint64_t last = iova + (length - 1);
-  if (last < iova) return Errno{EOVERFLOW};
-  ReadSection rs;
-  IoasState* s = core_->state.load(std::memory_order_acquire);
-  if (s == nullptr) return Errno{ENOENT};
-  const bool track = s->dirty_tracking.load(std::memory_order_acquire);
-  Area* a = s->lookup(iova);
-  if (a != nullptr && last <= a->last && (a->perm & kPermWrite) &&
-      !a->prevent_access.load(std::memory_order_relaxed)) {
-    std::memcpy(a->host(iova), src, length);
-    if (track) a->mark_dirty(iova, last);
-    return {};
-  }
-  if (int err = check_range(*s, iova, last, kPermWrite)) return Errno{err};
   const auto* in = static_cast<const std::byte*>(src);
-  for (uint64_t at = iova;;) {
-    a = s->lookup(at);
-    if (a == nullptr) return Errno{ENOENT};  // unmapped since the check, by a racing unmap
-    const uint64_t end = std::min(a->last, last);
-    std::memcpy(a->host(at), in, end - at + 1);
-    if (track) a->mark_dirty(at, end);
-    if (end == last) return {};
-    in += end - at + 1;
-    at = end + 1;
-  }
+  return transfer(
+      *core_, iova, length, kPermWrite,
+      [in](std::byte* host, uint64_t off, uint64_t n) { std::memcpy(host, in + off, n); });
 }
 
 Result<Translation> Access::translate(uint64_t iova) {

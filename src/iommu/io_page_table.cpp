@@ -17,6 +17,22 @@ constexpr unsigned span_shift(int level) {
   return static_cast<unsigned>(IoPageTable::kBits * level);
 }
 
+// Visits the entries of a table at `level` (its first page `base`) that pages [first, last]
+// touch: fn(index, slot_first, f, l, whole) gets the part [f, l] of the range in that entry's
+// slot and whether it covers the slot whole. Stops early when fn returns false.
+template <class Fn>
+bool for_each_slot(int level, uint64_t base, uint64_t first, uint64_t last, Fn&& fn) {
+  const unsigned sh = span_shift(level);
+  for (uint64_t i = (first - base) >> sh, hi = (last - base) >> sh; i <= hi; ++i) {
+    const uint64_t slot_first = base + (i << sh);
+    const uint64_t slot_last = slot_first + ((uint64_t{1} << sh) - 1);
+    const uint64_t f = first > slot_first ? first : slot_first;
+    const uint64_t l = last < slot_last ? last : slot_last;
+    if (!fn(i, slot_first, f, l, f == slot_first && l == slot_last)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 IoPageTable::IoPageTable(unsigned page_shift)
@@ -102,25 +118,20 @@ bool IoPageTable::prepare(uint64_t first_iova, uint64_t last_iova) {
 // Allocates child tables for every slot the range covers only partly. Slots covered whole take a
 // leaf and need nothing. Children are published right away: empty tables are harmless to readers.
 bool IoPageTable::prepare_at(Node* n, int level, uint64_t base, uint64_t first, uint64_t last) {
-  const unsigned sh = span_shift(level);
-  const uint64_t lo = (first - base) >> sh, hi = (last - base) >> sh;
-  for (uint64_t i = lo; i <= hi; ++i) {
-    const uint64_t slot_first = base + (i << sh);
-    const uint64_t slot_last = slot_first + ((uint64_t{1} << sh) - 1);
-    const uint64_t f = first > slot_first ? first : slot_first;
-    const uint64_t l = last < slot_last ? last : slot_last;
-    if (level == 0 || (f == slot_first && l == slot_last)) continue;
-    uintptr_t v = n->e[i].load(std::memory_order_relaxed);
-    assert(!(v & kLeaf));
-    Node* child = reinterpret_cast<Node*>(v);
-    if (child == nullptr) {
-      child = alloc_node();
-      if (child == nullptr) return false;
-      n->e[i].store(reinterpret_cast<uintptr_t>(child), std::memory_order_release);
-    }
-    if (!prepare_at(child, level - 1, slot_first, f, l)) return false;
-  }
-  return true;
+  return for_each_slot(level, base, first, last,
+                       [&](uint64_t i, uint64_t slot_first, uint64_t f, uint64_t l, bool whole) {
+                         if (level == 0 || whole) return true;
+                         const uintptr_t v = n->e[i].load(std::memory_order_relaxed);
+                         assert(!(v & kLeaf));
+                         Node* child = reinterpret_cast<Node*>(v);
+                         if (child == nullptr) {
+                           child = alloc_node();
+                           if (child == nullptr) return false;
+                           n->e[i].store(reinterpret_cast<uintptr_t>(child),
+                                         std::memory_order_release);
+                         }
+                         return prepare_at(child, level - 1, slot_first, f, l);
+                       });
 }
 
 void IoPageTable::insert(uint64_t first_iova, uint64_t last_iova, Area* area,
@@ -133,24 +144,20 @@ void IoPageTable::insert(uint64_t first_iova, uint64_t last_iova, Area* area,
 
 void IoPageTable::insert_at(Node* n, int level, uint64_t base, uint64_t first, uint64_t last,
                             uintptr_t leaf, std::vector<void*>* retired) {
-  const unsigned sh = span_shift(level);
-  const uint64_t lo = (first - base) >> sh, hi = (last - base) >> sh;
-  for (uint64_t i = lo; i <= hi; ++i) {
-    const uint64_t slot_first = base + (i << sh);
-    const uint64_t slot_last = slot_first + ((uint64_t{1} << sh) - 1);
-    const uint64_t f = first > slot_first ? first : slot_first;
-    const uint64_t l = last < slot_last ? last : slot_last;
-    const uintptr_t v = n->e[i].load(std::memory_order_relaxed);
-    if (level == 0 || (f == slot_first && l == slot_last)) {
-      // A whole slot. It may hold an empty table left by an earlier failed prepare, which a
-      // reader may still be walking: retire it rather than free it.
-      assert(v == 0 || (!(v & kLeaf) && node_empty(reinterpret_cast<Node*>(v))));
-      n->e[i].store(leaf, std::memory_order_release);
-      if (v != 0) retired->push_back(reinterpret_cast<Node*>(v));
-      continue;
-    }
-    insert_at(reinterpret_cast<Node*>(v), level - 1, slot_first, f, l, leaf, retired);
-  }
+  for_each_slot(level, base, first, last,
+                [&](uint64_t i, uint64_t slot_first, uint64_t f, uint64_t l, bool whole) {
+                  const uintptr_t v = n->e[i].load(std::memory_order_relaxed);
+                  if (level == 0 || whole) {
+                    // A whole slot. It may hold an empty table left by an earlier failed
+                    // prepare, which a reader may still be walking: retire it, don't free it.
+                    assert(v == 0 || (!(v & kLeaf) && node_empty(reinterpret_cast<Node*>(v))));
+                    n->e[i].store(leaf, std::memory_order_release);
+                    if (v != 0) retired->push_back(reinterpret_cast<Node*>(v));
+                    return true;
+                  }
+                  insert_at(reinterpret_cast<Node*>(v), level - 1, slot_first, f, l, leaf, retired);
+                  return true;
+                });
 }
 
 void IoPageTable::erase(uint64_t first_iova, uint64_t last_iova, std::vector<void*>* retired) {
@@ -161,26 +168,22 @@ void IoPageTable::erase(uint64_t first_iova, uint64_t last_iova, std::vector<voi
 
 void IoPageTable::erase_at(Node* n, int level, uint64_t base, uint64_t first, uint64_t last,
                            std::vector<void*>* retired) {
-  const unsigned sh = span_shift(level);
-  const uint64_t lo = (first - base) >> sh, hi = (last - base) >> sh;
-  for (uint64_t i = lo; i <= hi; ++i) {
-    const uint64_t slot_first = base + (i << sh);
-    const uint64_t slot_last = slot_first + ((uint64_t{1} << sh) - 1);
-    const uint64_t f = first > slot_first ? first : slot_first;
-    const uint64_t l = last < slot_last ? last : slot_last;
-    const uintptr_t v = n->e[i].load(std::memory_order_relaxed);
-    if (v == 0) continue;
-    if (v & kLeaf) {
-      n->e[i].store(0, std::memory_order_release);
-      continue;
-    }
-    auto* child = reinterpret_cast<Node*>(v);
-    if (level > 0) erase_at(child, level - 1, slot_first, f, l, retired);
-    if (node_empty(child)) {
-      n->e[i].store(0, std::memory_order_release);
-      retired->push_back(child);  // readers may still be walking it
-    }
-  }
+  for_each_slot(level, base, first, last,
+                [&](uint64_t i, uint64_t slot_first, uint64_t f, uint64_t l, bool /*whole*/) {
+                  const uintptr_t v = n->e[i].load(std::memory_order_relaxed);
+                  if (v == 0) return true;
+                  if (v & kLeaf) {
+                    n->e[i].store(0, std::memory_order_release);
+                    return true;
+                  }
+                  auto* child = reinterpret_cast<Node*>(v);
+                  if (level > 0) erase_at(child, level - 1, slot_first, f, l, retired);
+                  if (node_empty(child)) {
+                    n->e[i].store(0, std::memory_order_release);
+                    retired->push_back(child);  // readers may still be walking it
+                  }
+                  return true;
+                });
 }
 
 bool IoPageTable::prepare_split(uint64_t cut_iova) {
@@ -216,23 +219,20 @@ void IoPageTable::replace(uint64_t first_iova, uint64_t last_iova, Area* area) {
 
 void IoPageTable::replace_at(Node* n, int level, uint64_t base, uint64_t first, uint64_t last,
                              uintptr_t leaf) {
-  const unsigned sh = span_shift(level);
-  const uint64_t lo = (first - base) >> sh, hi = (last - base) >> sh;
-  for (uint64_t i = lo; i <= hi; ++i) {
-    const uint64_t slot_first = base + (i << sh);
-    const uint64_t slot_last = slot_first + ((uint64_t{1} << sh) - 1);
-    const uint64_t f = first > slot_first ? first : slot_first;
-    const uint64_t l = last < slot_last ? last : slot_last;
-    const uintptr_t v = n->e[i].load(std::memory_order_relaxed);
-    if (v & kLeaf) {
-      // A leaf lies wholly inside the range being replaced (prepare_split saw to that).
-      assert(level == 0 || (f == slot_first && l == slot_last));
-      n->e[i].store(leaf, std::memory_order_release);
-      continue;
-    }
-    assert(v != 0 && level > 0);
-    replace_at(reinterpret_cast<Node*>(v), level - 1, slot_first, f, l, leaf);
-  }
+  for_each_slot(
+      level, base, first, last,
+      [&](uint64_t i, uint64_t slot_first, uint64_t f, uint64_t l, [[maybe_unused]] bool whole) {
+        const uintptr_t v = n->e[i].load(std::memory_order_relaxed);
+        if (v & kLeaf) {
+          // A leaf lies wholly inside the range replaced (prepare_split saw to that).
+          assert(level == 0 || whole);
+          n->e[i].store(leaf, std::memory_order_release);
+          return true;
+        }
+        assert(v != 0 && level > 0);
+        replace_at(reinterpret_cast<Node*>(v), level - 1, slot_first, f, l, leaf);
+        return true;
+      });
 }
 
 void IoPageTable::free_retired(std::vector<void*>* retired) {

@@ -6,11 +6,6 @@ namespace uvfio::conformance {
 
 using namespace steps;
 
-static std::vector<Step> operator+(std::vector<Step> a, const std::vector<Step>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 void add_group_scenarios(std::vector<Scenario>& out) {
   const auto S = Setup::kViableGroup;
   const long kViable = VFIO_GROUP_FLAGS_VIABLE;

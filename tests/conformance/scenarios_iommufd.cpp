@@ -9,11 +9,6 @@ namespace uvfio::conformance {
 using namespace steps;
 using namespace uvfio::uapi;
 
-static std::vector<Step> operator+(std::vector<Step> a, const std::vector<Step>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 namespace {
 
 // The IOAS id of the last successful alloc, kept in the Env's buffer "ids".

@@ -5,11 +5,6 @@ namespace uvfio::conformance {
 
 using namespace steps;
 
-static std::vector<Step> operator+(std::vector<Step> a, const std::vector<Step>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 void add_noiommu_scenarios(std::vector<Scenario>& out) {
   const auto N = Setup::kNoIommuGroup;
   using V = std::vector<Step>;

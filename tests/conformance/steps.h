@@ -9,6 +9,16 @@
 
 #include "scenario.h"
 
+namespace uvfio::conformance {
+
+/// Concatenates step lists (a common prefix plus a scenario's own steps).
+inline std::vector<Step> operator+(std::vector<Step> a, const std::vector<Step>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+}  // namespace uvfio::conformance
+
 namespace uvfio::conformance::steps {
 
 inline constexpr long kFd = Step::kAnyFd;
