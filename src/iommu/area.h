@@ -5,10 +5,29 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 
 #include "iommu/pages.h"
 
 namespace uvfio::iommu {
+
+// Dirty bits, one per IOAS page: held inline for areas of up to 64 pages (most mappings, and
+// every one-page mapping), on the heap beyond, so small maps cost one allocation less.
+class DirtyBits {
+ public:
+  /// Sizes the bitmap for `pages` pages, all clean. False if memory ran out.
+  bool allocate(uint64_t pages) {
+    if (pages <= 64) return true;
+    heap_.reset(new (std::nothrow) std::atomic<uint64_t>[(pages + 63) / 64]());
+    return heap_ != nullptr;
+  }
+  /// Word `w` (bits for pages 64w..64w+63). Device threads set bits through a const Area.
+  std::atomic<uint64_t>& operator[](uint64_t w) const { return heap_ ? heap_[w] : inline_; }
+
+ private:
+  mutable std::atomic<uint64_t> inline_{0};
+  std::unique_ptr<std::atomic<uint64_t>[]> heap_;
+};
 
 struct Area {
   uint64_t iova;  // first IOVA
@@ -25,7 +44,7 @@ struct Area {
   // Set by an unmap waiting for pins to go: no new pins on this area.
   std::atomic<bool> prevent_access{false};
   // One bit per IOAS page; written by device threads (fetch_or), read/cleared by read_dirty.
-  std::unique_ptr<std::atomic<uint64_t>[]> dirty;
+  DirtyBits dirty;
 
   uint64_t length() const { return last - iova + 1; }
   uint64_t page_count() const { return length() >> page_shift; }

@@ -216,9 +216,7 @@ Result<void> Ioas::split_at(uint64_t iova) {
       piece->pages = a->pages;
       piece->pages_offset = a->pages_offset + (first - a->iova);
       piece->page_shift = a->page_shift;
-      piece->dirty.reset(new (std::nothrow)
-                             std::atomic<uint64_t>[(piece->page_count() + 63) / 64]());
-      if (piece->dirty == nullptr) return Errno{ENOMEM};
+      if (!piece->dirty.allocate(piece->page_count())) return Errno{ENOMEM};
     }
     if (!s.table.prepare_split(iova)) return Errno{ENOMEM};
     // Past this point nothing can fail. Dirty bits first, then the switch-over.

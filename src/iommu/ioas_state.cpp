@@ -62,11 +62,9 @@ Result<Area*> IoasState::insert_area(uint64_t iova, uint64_t length, uint32_t pe
   a->pages = std::move(pages);
   a->pages_offset = pages_offset;
   a->page_shift = page_shift;
-  uint64_t words = ((length >> page_shift) + 63) / 64;
-  if (!fault::should_fail("ioas: dirty bitmap")) {
-    a->dirty.reset(new (std::nothrow) std::atomic<uint64_t>[words]());
+  if (fault::should_fail("ioas: dirty bitmap") || !a->dirty.allocate(length >> page_shift)) {
+    return Errno{ENOMEM};
   }
-  if (a->dirty == nullptr) return Errno{ENOMEM};
   if (!table.prepare(a->iova, a->last)) return Errno{ENOMEM};
   Area* raw = a.get();
   retired->table = &table;
