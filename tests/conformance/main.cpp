@@ -1,11 +1,12 @@
 // uvfio-conformance: runs every scenario against a provider and prints one line per scenario and
 // the summary "conformance (<provider>): N/N passed". Exit status 0 only if none failed.
-//   uvfio-conformance [--provider emulated] [--filter SUBSTRING] [--verbose]
+//   uvfio-conformance [--provider emulated|kernel] [--filter SUBSTRING] [--verbose]
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "emulated_provider.h"
+#include "kernel_provider.h"
 #include "scenario.h"
 #include "uvfio/base/log.h"
 
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--verbose")) {
       verbose = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--provider emulated] [--filter TEXT] [--verbose]\n",
+      std::fprintf(stderr, "usage: %s [--provider emulated|kernel] [--filter TEXT] [--verbose]\n",
                    argv[0]);
       return 2;
     }
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   if (!verbose) uvfio::set_log_level(uvfio::LogLevel::kError);
   std::unique_ptr<Provider> provider;
   if (provider_name == "emulated") provider = make_emulated_provider();
+  if (provider_name == "kernel") provider = make_kernel_provider();
   if (!provider) {
     std::fprintf(stderr, "unknown provider %s\n", provider_name.c_str());
     return 2;

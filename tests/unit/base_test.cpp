@@ -27,6 +27,7 @@ TEST(ErrnoName, SymbolicNames) {
   EXPECT_EQ(errno_name(EOPNOTSUPP), "EOPNOTSUPP");
   EXPECT_EQ(errno_name(99999), "E99999");
   EXPECT_EQ(errno_describe(ENOENT), "ENOENT (No such file or directory)");
+  EXPECT_EQ(errno_describe(99999), "E99999 (unknown error)");
 }
 
 TEST(Result, ValueAndError) {
