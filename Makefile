@@ -3,7 +3,7 @@
 #   make demo   the main job
 #   make test   the whole test suite: unit + install tests, ASan+UBSan, TSan, format
 #   make bench  the benchmarks (BENCH lines)
-.PHONY: all deps build demo test test-unit test-asan test-tsan bench format clean
+.PHONY: all deps build demo test test-unit test-asan test-tsan test-vm bench format clean
 
 JOBS ?= $(shell nproc)
 CMAKE_GEN := -G Ninja -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
@@ -42,6 +42,20 @@ test-tsan: deps build-tsan/build.ninja
 
 test: test-unit test-asan test-tsan
 	@echo "uvfio: all tests passed"
+
+# The conformance scenarios against a real kernel: builds (or reuses from ~/.cache/uvfio) a test
+# kernel and a static uvfio-conformance in build-vm/, boots it in QEMU three times (tests/vm/).
+# Not part of `test`: it needs root for apt, network on a fresh machine and minutes of CPU.
+# One boot only: make test-vm VM_BOOTS=iommu (or noiommu, bypass).
+test-vm: deps
+	@tests/vm/deps.sh
+	@tests/vm/build-kernel.sh build-vm
+	@[ -f build-vm/build.ninja ] || cmake -S . -B build-vm $(CMAKE_GEN) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUVFIO_BUILD_BENCH=OFF -DUVFIO_FMT_HEADER_ONLY=ON \
+	  -DCMAKE_EXE_LINKER_FLAGS=-static >/dev/null
+	@cmake --build build-vm -j $(JOBS) --target uvfio_conformance
+	@tests/vm/mkinitrd.sh build-vm/tests/conformance/uvfio-conformance build-vm/initrd.gz
+	@tests/vm/run.sh build-vm $(VM_BOOTS)
 
 bench: build
 	@build/bench/uvfio-bench
