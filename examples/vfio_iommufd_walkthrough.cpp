@@ -65,7 +65,8 @@ int walk() {
   if (step("ioctl(VFIO_DEVICE_ATTACH_IOMMUFD_PT)",
            sys.ioctl(device, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach)) < 0)
     return 1;
-  vfio_device_info info{sizeof info, 0, 0, 0, 0};
+  vfio_device_info info{};  // value-initialized: 6.12's header adds a pad field
+  info.argsz = sizeof info;
   if (step("ioctl(VFIO_DEVICE_GET_INFO)", sys.ioctl(device, VFIO_DEVICE_GET_INFO, &info)) < 0)
     return 1;
   std::printf("    flags=%#x regions=%u irqs=%u\n", info.flags, info.num_regions, info.num_irqs);

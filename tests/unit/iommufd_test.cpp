@@ -391,7 +391,8 @@ TEST_F(Iommufd, CompatBasics) {
   EXPECT_RC(io(VFIO_IOMMU_MAP_DMA, &m), ENODEV);
   vfio_iommu_type1_dma_unmap u{sizeof u, 0, 0x10000, 0x1000};
   EXPECT_RC(io(VFIO_IOMMU_UNMAP_DMA, &u), ENODEV);
-  vfio_iommu_type1_info info{sizeof info, 0, 0, 0};
+  vfio_iommu_type1_info info{};  // 6.12 headers add a pad field
+  info.argsz = sizeof info;
   EXPECT_RC(io(VFIO_IOMMU_GET_INFO, &info), ENODEV);
 
   uint32_t id = alloc_ioas();
@@ -513,7 +514,8 @@ TEST_F(Iommufd, CompatUnmapDmaType1Splits) {
 TEST_F(Iommufd, CompatGetInfoCapabilityChain) {
   uint32_t id = alloc_ioas();
   ASSERT_RC(set_compat(id), 0);
-  vfio_iommu_type1_info small{15, 0, 0, 0};
+  vfio_iommu_type1_info small{};  // 6.12 headers add a pad field
+  small.argsz = 15;
   EXPECT_RC(io(VFIO_IOMMU_GET_INFO, &small), EINVAL);
   // argsz 16: the fixed part only (cap_offset is beyond it), argsz tells the full size.
   struct {
@@ -528,7 +530,8 @@ TEST_F(Iommufd, CompatGetInfoCapabilityChain) {
   EXPECT_EQ(head.cap_offset, 0xdeadu);  // not copied (minsz 16)
 
   alignas(8) unsigned char b[256] = {};
-  vfio_iommu_type1_info info{sizeof b, 0, 0, 0};
+  vfio_iommu_type1_info info{};  // 6.12 headers add a pad field
+  info.argsz = sizeof b;
   std::memcpy(b, &info, sizeof info);
   EXPECT_RC(io(VFIO_IOMMU_GET_INFO, b), 0);
   std::memcpy(&info, b, sizeof info);
@@ -554,7 +557,8 @@ TEST_F(Iommufd, CompatGetInfoCapabilityChain) {
 
   // Room for the first capability only: it is written (its next left 0), argsz says 72.
   unsigned char c[48] = {};
-  info = {sizeof c, 0, 0, 0};
+  info = {};
+  info.argsz = sizeof c;
   std::memcpy(c, &info, sizeof info);
   EXPECT_RC(io(VFIO_IOMMU_GET_INFO, c), 0);
   std::memcpy(&info, c, sizeof info);

@@ -10,12 +10,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 outdir=${1:-$repo/build-vm}
 fragment=$here/kernel.config
-tarball=/usr/src/linux-source-6.12.tar.xz
 cache=${UVFIO_CACHE:-$HOME/.cache/uvfio}
+tarball=$cache/linux-source-6.12/linux-source-6.12.tar.xz  # fetched by deps.sh
 jobs=${JOBS:-$(nproc)}
 
 [ -f "$tarball" ] || { echo "uvfio: $tarball missing; run tests/vm/deps.sh" >&2; exit 1; }
-srcver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
+srcver=$(cat "$cache/linux-source-6.12/VERSION")
 key=$({ cat "$fragment"; echo "linux-source-6.12 $srcver"; } | sha256sum | cut -c1-16)
 image_dir=$cache/vm-kernel-$key
 mkdir -p "$outdir"
