@@ -27,14 +27,6 @@ int check_range(IoasState& s, uint64_t iova, uint64_t last, uint32_t need_perm) 
   }
 }
 
-void remove_pin_record(Access::Core& c, uint64_t iova, uint64_t length, bool* write) {
-  auto it = std::find_if(c.pins.begin(), c.pins.end(), [&](const Access::Core::Pin& p) {
-    return p.iova == iova && p.length == length;
-  });
-  *write = it->write;
-  c.pins.erase(it);
-}
-
 // Drops one pin reference on every area of [iova, last]; shared IOAS lock held.
 void release_pins(IoasState& s, uint64_t iova, uint64_t last, bool write) {
   for (uint64_t at = iova;;) {
@@ -262,8 +254,8 @@ Result<void> Access::unpin(uint64_t iova, uint64_t length) {
                          [&](const Core::Pin& p) { return p.iova == iova && p.length == length; });
   if (it == core_->pins.end() || !core_->ioas) return Errno{EINVAL};
   IoasState& s = core_->ioas->state();
-  bool write = false;
-  remove_pin_record(*core_, iova, length, &write);
+  const bool write = it->write;
+  core_->pins.erase(it);
   std::shared_lock lk(s.mu);
   release_pins(s, iova, iova + (length - 1), write);
   return {};

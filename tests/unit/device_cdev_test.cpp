@@ -23,14 +23,7 @@ using namespace uvfio::vfio;
 using namespace uvfio::uapi;
 using uvfio::test::Buffer;
 
-#define EXPECT_RC(expr, err) EXPECT_EQ(rc_name(expr), rc_name(-(err))) << #expr
-#define ASSERT_RC(expr, err) ASSERT_EQ(rc_name(expr), rc_name(-(err))) << #expr
-
 namespace {
-
-std::string rc_name(long rc) {
-  return rc < 0 ? errno_name(static_cast<int>(-rc)) : (rc == 0 ? "0" : std::to_string(rc));
-}
 
 // A minimal device model: answers VFIO_DEVICE_GET_INFO and reads, keeps its DMA context.
 class TestDevice : public VfioDeviceOps {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string>
 
 #include "uvfio/base/errno_name.h"
 #include "uvfio/base/mapping.h"
@@ -40,7 +41,18 @@ inline std::shared_ptr<iommu::Ioas> make_ioas(uint64_t page_size = 4096,
 inline constexpr uint32_t kRW = iommu::kMapRead | iommu::kMapWrite;
 inline constexpr uint32_t kFixedRW = kRW | iommu::kMapFixedIova;
 
+/// An ioctl-style result (>= 0 or -errno) as text: "EBUSY", "0", "3".
+inline std::string rc_name(long rc) {
+  return rc < 0 ? errno_name(static_cast<int>(-rc)) : std::to_string(rc);
+}
+
 }  // namespace uvfio::test
+
+/// Compares ioctl-style results (>= 0 or -errno) by errno name; `err` is the positive errno.
+#define EXPECT_RC(expr, err) \
+  EXPECT_EQ(::uvfio::test::rc_name(expr), ::uvfio::test::rc_name(-(err))) << #expr
+#define ASSERT_RC(expr, err) \
+  ASSERT_EQ(::uvfio::test::rc_name(expr), ::uvfio::test::rc_name(-(err))) << #expr
 
 /// Asserts a Result failed with the given errno, printing names ("EEXIST") on mismatch.
 #define EXPECT_ERRNO(expr, err)                                                    \

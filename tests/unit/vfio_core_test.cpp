@@ -178,31 +178,31 @@ TEST(Host, RemovalAsksTheUserWithEscalatingCount) {
   close_all(sys, &s);
 }
 
-TEST(Host, RemovalTimesOutAndChangesNothing) {
-  auto host = std::make_shared<Host>();
-  auto dev = std::make_shared<CountingDevice>();
-  int g = *host->add_device({"0000:00:01.0", DriverState::kVfio, dev, true});
-  EmulatedSystem sys(host, Credentials::privileged());
-  test::Buffer buf(0x10000);
+// One vfio device in its own group, opened through the canonical legacy sequence.
+struct OneDeviceInUse : ::testing::Test {
+  void SetUp() override {
+    g = *host->add_device({"0000:00:01.0", DriverState::kVfio, dev, true});
+    ASSERT_EQ(canonical(sys, "/dev/vfio/" + std::to_string(g), "0000:00:01.0", buf.data(), &s), 0);
+  }
+  void TearDown() override { close_all(sys, &s); }
+  std::shared_ptr<Host> host = std::make_shared<Host>();
+  std::shared_ptr<CountingDevice> dev = std::make_shared<CountingDevice>();
+  int g = -1;
+  EmulatedSystem sys{host, Credentials::privileged()};
+  test::Buffer buf{0x10000};
   Sequence s;
-  ASSERT_EQ(canonical(sys, "/dev/vfio/" + std::to_string(g), "0000:00:01.0", buf.data(), &s), 0);
+};
+
+TEST_F(OneDeviceInUse, RemovalTimesOutAndChangesNothing) {
   auto r =
       host->remove_device("0000:00:01.0", false, 10ms, std::chrono::steady_clock::now() + 50ms);
   EXPECT_EQ(r.error(), ETIMEDOUT);
   EXPECT_GE(dev->requests.size(), 2u);
   EXPECT_EQ(host->device("0000:00:01.0")->driver(), DriverState::kVfio);
   EXPECT_EQ(sys.ioctl(s.device, VFIO_DEVICE_RESET, 0ul), 0);  // still the user's
-  close_all(sys, &s);
 }
 
-TEST(Host, UnpluggingTheLastDeviceDetachesTheGroup) {
-  auto host = std::make_shared<Host>();
-  auto dev = std::make_shared<CountingDevice>();
-  int g = *host->add_device({"0000:00:01.0", DriverState::kVfio, dev, true});
-  EmulatedSystem sys(host, Credentials::privileged());
-  test::Buffer buf(0x10000);
-  Sequence s;
-  ASSERT_EQ(canonical(sys, "/dev/vfio/" + std::to_string(g), "0000:00:01.0", buf.data(), &s), 0);
+TEST_F(OneDeviceInUse, UnpluggingTheLastDeviceDetachesTheGroup) {
   sys.close(s.device);
   s.device = -1;
   ASSERT_TRUE(
@@ -215,7 +215,6 @@ TEST(Host, UnpluggingTheLastDeviceDetachesTheGroup) {
   EXPECT_EQ(sys.ioctl(s.container, VFIO_IOMMU_MAP_DMA, &m), -EINVAL);
   EXPECT_EQ(sys.open("/dev/vfio/" + std::to_string(g), 2), -ENOENT);
   EXPECT_EQ(host->memlock_account()->locked_bytes(), 0u);
-  close_all(sys, &s);
 }
 
 // Every fault point on the canonical path, one at a time: the error reaches the caller, nothing
