@@ -50,6 +50,7 @@ struct VfioDev {
   std::string bdf;
   std::string group;  // /dev/vfio/N or /dev/vfio/noiommu-N
   std::string cdev;   // /dev/vfio/devices/vfioX, or "" (no-IOMMU devices have none)
+  bool edu = false;   // QEMU's edu (1234:11e8)
   bool noiommu = false;
 };
 
@@ -93,6 +94,7 @@ std::vector<VfioDev> discover() {
       std::string cdev = "/dev/vfio/devices/" + c.path().filename().string();
       if (path_exists(cdev)) d.cdev = cdev;
     }
+    d.edu = edu;
     found.emplace_back(!edu, std::move(d));
   }
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
@@ -171,6 +173,10 @@ class KernelProvider : public Provider {
       case Setup::kUnprivileged:
         if (!mode || noiommu.empty() || ordinary.empty()) return nullptr;
         use(noiommu[0], &ordinary[0]);
+        break;
+      case Setup::kEduDevice:
+        if (ordinary.empty() || !ordinary[0].edu) return nullptr;  // edu sorts first
+        use(ordinary[0], nullptr);
         break;
       case Setup::kGroupOtherDriver:
       case Setup::kGroupStubDriver:

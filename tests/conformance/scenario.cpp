@@ -1,6 +1,9 @@
 #include "scenario.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "uvfio/base/errno_name.h"
 
@@ -12,6 +15,7 @@ Env::~Env() {
     if (it->second >= 0) sys().close(it->second);
   }
   for (auto& [name, b] : bufs_) ::munmap(b.p, b.size);
+  for (auto& [name, fd] : eventfds_) ::close(fd);
 }
 
 long Env::open(const std::string& slot, const std::string& path) {
@@ -49,6 +53,26 @@ void* Env::buffer(const std::string& name, size_t size) {
   if (p == MAP_FAILED) return nullptr;
   bufs_[name] = {p, size};
   return p;
+}
+
+int Env::eventfd(const std::string& name) {
+  auto it = eventfds_.find(name);
+  if (it != eventfds_.end()) return it->second;
+  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd >= 0) eventfds_[name] = fd;
+  return fd;
+}
+
+long Env::wait_eventfd(const std::string& name, int timeout_ms) {
+  const int fd = eventfd(name);
+  if (fd < 0) return -EBADF;
+  pollfd p{fd, POLLIN, 0};
+  const int r = ::poll(&p, 1, timeout_ms);
+  if (r < 0) return -errno;
+  if (r == 0) return 0;
+  uint64_t count = 0;
+  if (::read(fd, &count, sizeof count) != static_cast<ssize_t>(sizeof count)) return -errno;
+  return static_cast<long>(count);
 }
 
 std::string describe(long v) {
@@ -99,6 +123,7 @@ const std::vector<Scenario>& all_scenarios() {
     add_type1_scenarios(v);
     add_noiommu_scenarios(v);
     add_iommufd_scenarios(v);
+    add_vfio_pci_scenarios(v);
     return v;
   }();
   return all;

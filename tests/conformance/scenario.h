@@ -27,6 +27,7 @@ enum class Setup {
   kNoIommuDisabled,   // no-IOMMU mode off, one ordinary viable group
   kUnprivileged,      // a viable group and a no-IOMMU group, opened without CAP_SYS_RAWIO
   kLowMemlock,        // a viable group; the caller lacks CAP_IPC_LOCK and may lock 1 MiB
+  kEduDevice,         // a viable group whose device is QEMU's edu (1234:11e8) bound to vfio-pci
 };
 
 /// The locked-memory limit of Setup::kLowMemlock.
@@ -75,6 +76,11 @@ class Env {
   long keep(const std::string& slot, long fd_or_error);
   /// A page-aligned, zeroed buffer of `size` bytes named `name`, alive for the scenario.
   void* buffer(const std::string& name, size_t size);
+  /// A real eventfd of this process named `name` (created on first use), for SET_IRQS.
+  int eventfd(const std::string& name);
+  /// Waits up to `timeout_ms` for eventfd `name` to be signalled and consumes it: the count, or
+  /// 0 on timeout.
+  long wait_eventfd(const std::string& name, int timeout_ms);
 
  private:
   std::map<std::string, int> fds_;
@@ -83,6 +89,7 @@ class Env {
     size_t size;
   };
   std::map<std::string, Buf> bufs_;
+  std::map<std::string, int> eventfds_;
 };
 
 /// One call and what the kernel answers: `value` (when expect_value) or -errno.
@@ -124,5 +131,6 @@ void add_group_scenarios(std::vector<Scenario>& out);
 void add_type1_scenarios(std::vector<Scenario>& out);
 void add_noiommu_scenarios(std::vector<Scenario>& out);
 void add_iommufd_scenarios(std::vector<Scenario>& out);
+void add_vfio_pci_scenarios(std::vector<Scenario>& out);
 
 }  // namespace uvfio::conformance
