@@ -21,7 +21,8 @@ namespace uvfio::driver {
 
 namespace detail {
 class DeviceCore;
-}
+struct DeviceAccess;
+}  // namespace detail
 
 /// VFIO_DEVICE_GET_INFO. Plain value.
 struct DeviceInfo {
@@ -97,7 +98,7 @@ class Device {
   std::optional<uint64_t> iommu_faults() const;
 
  private:
-  friend Device open(std::string_view target);
+  friend struct detail::DeviceAccess;  // the library's transports construct devices
   explicit Device(std::shared_ptr<detail::DeviceCore> core) : core_(std::move(core)) {}
   std::shared_ptr<detail::DeviceCore> core_;
 };

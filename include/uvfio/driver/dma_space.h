@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "uvfio/driver/dma_buffer.h"
@@ -61,6 +62,9 @@ class DmaMapping {
   friend class DmaSpace;
   DmaMapping(std::shared_ptr<detail::DmaTransport> dma, std::shared_ptr<void> keep_alive, void* va,
              uint64_t iova, uint64_t size);
+  /// unmap() for destructors: logs a failure and then keeps the memory alive for good, since
+  /// the device may still reach it.
+  void release() noexcept;
 
   std::shared_ptr<detail::DmaTransport> dma_;
   std::shared_ptr<void> keep_alive_;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "uvfio/driver/region.h"
@@ -18,6 +19,10 @@ struct CapabilityRef {
   uint8_t version = 0;    // extended capabilities' version field; 0 for standard ones
   bool operator==(const CapabilityRef&) const = default;
 };
+
+/// The capability walk of PciConfig::capabilities() over raw config-space bytes (256 or 4096 of
+/// them; a shorter buffer is walked as far as it goes). For tools that hold a config dump.
+std::vector<CapabilityRef> walk_capabilities(std::span<const uint8_t> config);
 
 /// A handle on config space; cheap to copy, keeps the device open. Thread-safe as Region (but
 /// read-modify-write helpers such as set_command() are not atomic against other writers).

@@ -1,0 +1,65 @@
+#include "uvfio/driver/target.h"
+
+#include <cerrno>
+
+#include "uvfio/driver/error.h"
+
+namespace uvfio::driver {
+namespace {
+
+[[noreturn]] void bad(std::string_view text, const std::string& why) {
+  throw Error("parse target", std::string(text), EINVAL, why);
+}
+
+}  // namespace
+
+Target Target::parse(std::string_view text) {
+  Target t;
+  t.text = std::string(text);
+  const size_t colon = text.find(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    bad(text, "expected SCHEME:NAME[,key=value...], e.g. emu:edu");
+  }
+  t.scheme = std::string(text.substr(0, colon));
+  std::string_view rest = text.substr(colon + 1);
+  const size_t comma = rest.find(',');
+  t.name = std::string(rest.substr(0, comma));
+  if (t.name.empty()) bad(text, "empty name after '" + t.scheme + ":'");
+  for (size_t pos = comma; pos != std::string_view::npos;) {
+    rest.remove_prefix(pos + 1);
+    pos = rest.find(',');
+    const std::string_view item = rest.substr(0, pos);
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos) {
+      bad(text, "option '" + std::string(item) + "' is not key=value");
+    }
+    if (eq == 0) bad(text, "option '" + std::string(item) + "' has no key");
+    std::string key(item.substr(0, eq));
+    if (!t.options.emplace(key, std::string(item.substr(eq + 1))).second) {
+      bad(text, "option '" + key + "' given twice");
+    }
+  }
+  return t;
+}
+
+std::vector<TargetScheme> target_schemes() {
+  return {
+      {"emu", "emu:NAME[,key=value...]",
+       "an emulated device in this process, served through uvfio's emulated VFIO files", true},
+      {"vfio-user", "vfio-user:PATH",
+       "a device served by a vfio-user server on the UNIX socket PATH", false},
+      {"pci", "pci:DDDD:BB:DD.F[,key=value...]",
+       "a PCI function bound to the kernel's vfio-pci driver", false},
+  };
+}
+
+std::vector<std::string> transport_option_help() {
+  return {
+      "iommu=iommufd: /dev/iommu and the device's cdev (BIND_IOMMUFD, IOAS_ALLOC, "
+      "ATTACH_IOMMUFD_PT); the default",
+      "iommu=type1: a VFIO container and the device's group with VFIO_TYPE1v2_IOMMU",
+      "iommu=noiommu: unsafe no-IOMMU mode; DMA uses untranslated bus addresses",
+  };
+}
+
+}  // namespace uvfio::driver
