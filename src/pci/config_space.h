@@ -27,19 +27,25 @@ struct ConfigEvents {
   std::function<void(uint16_t old_cmd, uint16_t new_cmd)> command_changed;
   /// PCIe Device Control "Initiate Function Level Reset" written as 1 (FLR-capable functions).
   std::function<void()> flr;
-  /// PM: the power state field moved (0 = D0, 3 = D3hot).
+  /// PM: the power state field moved (0 = D0, 3 = D3hot). On D3hot -> D0 without PmSpec
+  /// no_soft_reset the function has reset itself: ConfigSpace already restored the config state
+  /// (as vfio-pci does with pm_save); the listener resets the device model.
   std::function<void(unsigned old_state, unsigned new_state)> power_state_changed;
   /// MSI per-vector Mask Bits changed (only with per-vector masking): re-check pending vectors.
   std::function<void()> msi_mask_changed;
-  /// MSI-X Message Control Function Mask changed: re-check pending vectors.
+  /// MSI-X Message Control Function Mask changed: re-check pending vectors. (uvfio lets the
+  /// driver write the Function Mask; the kernel drops writes to the MSI-X capability.)
   std::function<void()> msix_function_mask_changed;
 };
 
 /// Thread-safe (one internal mutex); owned by the core's PciCore.
 class ConfigSpace {
  public:
-  /// Builds config space for a validated layout: header, BARs, capability list from 0x40, and
-  /// for PCIe functions the 4 KiB extended space. EINVAL if the capabilities do not fit.
+  /// Builds config space for a layout: header, BARs, capability list from 0x40, and for PCIe
+  /// functions the 4 KiB extended space. EINVAL if the capabilities do not fit in 0x40..0xff or
+  /// the layout is impossible (bad BAR sizes or slots, two capabilities of one kind, MSI vectors
+  /// not a power of two up to 32, MSI-X table/PBA outside a memory BAR, interrupt pin > 4). The
+  /// result is already enable()d, so it is usable before the first open.
   static Result<std::unique_ptr<ConfigSpace>> create(const DeviceLayout& layout);
   ~ConfigSpace();
 
@@ -48,16 +54,20 @@ class ConfigSpace {
 
   /// The CONFIG region's read/write (vfio_pci_config_rw): any length is split into naturally
   /// aligned 1/2/4-byte accesses; each goes through the permission table. Returns bytes done or
-  /// -errno (-EINVAL past the end). Writes to read-only bits are ignored, W1C bits clear on 1,
-  /// BAR writes are virtualized (sizing probe answers the size mask), capability pointers and
-  /// MSI/MSI-X control are virtualized as the kernel does.
+  /// -errno: -EFAULT when any byte lies past the end (as vfio_config_do_rw; nothing is done) or
+  /// buf is null; 0 for count 0. Writes to read-only bits are ignored, BAR writes are
+  /// virtualized (sizing probe answers the size mask), capability pointers and MSI/MSI-X control
+  /// are virtualized as the kernel does. The offset is relative to the region (the core strips
+  /// the region index).
   ssize_t read(void* buf, size_t count, uint64_t pos);
   ssize_t write(const void* buf, size_t count, uint64_t pos);
 
   void set_events(ConfigEvents events);
 
   // --- the function's state, for the core and the device model ---
-  uint16_t command() const;  // the function's Command register
+  /// Command as the driver reads it: INTx Disable is vfio-pci's virtual bit, the rest (Memory,
+  /// I/O, Bus Master) is the function's.
+  uint16_t command() const;
   bool bus_master() const { return (command() & 0x4) != 0; }
   bool memory_enabled() const { return (command() & 0x2) != 0; }
   bool intx_disabled() const { return (command() & 0x400) != 0; }
@@ -84,7 +94,21 @@ class ConfigSpace {
   bool msix_enabled() const;
   bool msix_function_masked() const;
 
-  /// Back to the power-on state (both layers), as a function reset does.
+  /// A first open (vfio_pci_core_enable + vfio_config_init): Bus Master off, Memory/IO decode
+  /// on for the BAR kinds the function has (pci_enable_device), a function reset, MSI/MSI-X off,
+  /// INTx Disable clear, and the driver's view (vconfig) rebuilt from the function: BARs read the
+  /// host addresses again, Interrupt Line 0, MSI address/data 0. The core calls it on first open.
+  void enable();
+  /// The last close (vfio_pci_core_disable): back to D0, Bus Master off, and the function's
+  /// state as enable() saved it. The core calls it after the IRQ side disabled interrupts.
+  void disable();
+
+  /// A function reset as vfio-pci does it for VFIO_DEVICE_RESET, FLR and bus resets
+  /// (pci_try_reset_function): the function goes to D0, its state is saved, every register goes
+  /// back to power-on and the saved state is written back. The driver's view is kept (vconfig
+  /// is untouched, BARs, Command, Interrupt Line, MSI programming stay); lost is what a reset
+  /// clears and nothing restores: Status/DevSta error bits, Interrupt Status, MSI Pending Bits,
+  /// the MSI-X Function Mask. Fires no events (the caller is resetting).
   void reset();
   /// A copy of the config space as the driver reads it (for tests and `uvfio info`).
   std::vector<uint8_t> snapshot() const;
