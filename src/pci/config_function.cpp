@@ -6,7 +6,9 @@ namespace uvfio::pci {
 
 namespace {
 
-uint8_t byte_of(uint32_t v, unsigned i) { return static_cast<uint8_t>(v >> (8 * i)); }
+uint8_t byte_of(uint32_t v, unsigned i) {
+  return static_cast<uint8_t>(v >> (8 * i));
+}
 
 }  // namespace
 
@@ -50,7 +52,9 @@ void ConfigFunction::update(size_t pos, unsigned count, uint32_t mask, uint32_t 
   }
 }
 
-void ConfigFunction::power_on_reset() { regs_ = reset_; }
+void ConfigFunction::power_on_reset() {
+  regs_ = reset_;
+}
 
 void ConfigFunction::restore(const std::vector<uint8_t>& saved) {
   assert(saved.size() == regs_.size());

@@ -20,7 +20,9 @@ namespace {
 constexpr size_t kConventionalSize = 256;  // PCI_CFG_SPACE_SIZE
 constexpr size_t kExpressSize = 4096;      // PCI_CFG_SPACE_EXP_SIZE
 
-size_t align4(size_t v) { return (v + 3) & ~size_t{3}; }
+size_t align4(size_t v) {
+  return (v + 3) & ~size_t{3};
+}
 
 /// The chunk vfio_config_do_rw takes from `pos`: within one owner's dword, naturally aligned.
 unsigned chunk_length(const ConfigPermissions& perms, size_t pos, size_t count) {
@@ -120,7 +122,9 @@ Result<std::unique_ptr<ConfigSpace>> ConfigSpace::create(const DeviceLayout& lay
   return cs;
 }
 
-size_t ConfigSpace::size() const { return impl_->phys.size(); }
+size_t ConfigSpace::size() const {
+  return impl_->phys.size();
+}
 
 ssize_t ConfigSpace::read(void* buf, size_t count, uint64_t pos) {
   if (count == 0) return 0;
@@ -277,15 +281,13 @@ void ConfigSpace::set_msix_enabled(bool enabled) {
 bool ConfigSpace::msix_enabled() const {
   std::lock_guard lock(impl_->mu);
   const Impl& s = *impl_;
-  return s.msix_pos &&
-         (s.phys.read(*s.msix_pos + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_ENABLE) != 0;
+  return s.msix_pos && (s.phys.read(*s.msix_pos + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_ENABLE) != 0;
 }
 
 bool ConfigSpace::msix_function_masked() const {
   std::lock_guard lock(impl_->mu);
   const Impl& s = *impl_;
-  return s.msix_pos &&
-         (s.phys.read(*s.msix_pos + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_MASKALL) != 0;
+  return s.msix_pos && (s.phys.read(*s.msix_pos + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_MASKALL) != 0;
 }
 
 void ConfigSpace::enable() {
@@ -453,9 +455,11 @@ void ConfigSpace::Impl::config_init() {
   if (pm_pos) {
     // vfio_update_pm_vconfig_bytes: the driver cannot take PME, so PME_Support, PME_Status and
     // PME_En read as 0.
-    vwrite(*pm_pos + PCI_PM_PMC, 2, vread(*pm_pos + PCI_PM_PMC, 2) & ~uint32_t{PCI_PM_CAP_PME_MASK});
+    vwrite(*pm_pos + PCI_PM_PMC, 2,
+           vread(*pm_pos + PCI_PM_PMC, 2) & ~uint32_t{PCI_PM_CAP_PME_MASK});
     vwrite(*pm_pos + PCI_PM_CTRL, 2,
-           vread(*pm_pos + PCI_PM_CTRL, 2) & ~uint32_t{PCI_PM_CTRL_PME_ENABLE | PCI_PM_CTRL_PME_STATUS});
+           vread(*pm_pos + PCI_PM_CTRL, 2) &
+               ~uint32_t{PCI_PM_CTRL_PME_ENABLE | PCI_PM_CTRL_PME_STATUS});
   }
   // The function has no extended capabilities (the dword at 0x100 is 0), so vfio_ecap_init does
   // nothing and the whole extended space stays raw, reading the function's zeros.

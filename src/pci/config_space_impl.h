@@ -57,7 +57,7 @@ struct ConfigSpace::Impl {
   unsigned msi_qmax = 0;        // log2 of the vectors SET_IRQS enabled (kept, as the kernel does)
   bool msi_irq_active = false;  // irq_type == MSI: SET_IRQS enabled MSI
   std::vector<uint8_t> open_state;  // pci_saved_state taken by enable(), restored by disable()
-  std::vector<uint8_t> pm_save;     // vdev->pm_save: state kept across D3hot for NoSoftRst- functions
+  std::vector<uint8_t> pm_save;  // vdev->pm_save: state kept across D3hot for NoSoftRst- functions
 
   // --- access path (config_space.cpp) ---
   uint32_t do_read(size_t pos, unsigned count);

@@ -7,7 +7,9 @@
 
 namespace uvfio::pci {
 
-size_t ConfigSpace::Impl::msix_length() { return PCI_CAP_MSIX_SIZEOF; }
+size_t ConfigSpace::Impl::msix_length() {
+  return PCI_CAP_MSIX_SIZEOF;
+}
 
 void ConfigSpace::Impl::init_msix(size_t pos, uint8_t next, const MsixSpec& spec) {
   msix_pos = static_cast<uint8_t>(pos);

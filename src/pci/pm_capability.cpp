@@ -7,7 +7,9 @@
 
 namespace uvfio::pci {
 
-size_t ConfigSpace::Impl::pm_length() { return PCI_PM_SIZEOF; }
+size_t ConfigSpace::Impl::pm_length() {
+  return PCI_PM_SIZEOF;
+}
 
 void ConfigSpace::Impl::init_pm(size_t pos, uint8_t next, const PmSpec& spec) {
   pm_pos = static_cast<uint8_t>(pos);
