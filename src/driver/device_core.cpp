@@ -39,7 +39,14 @@ DeviceCore::DeviceCore(std::string target, std::unique_ptr<DeviceTransport> tran
     vfio_irq_info ii{};
     ii.argsz = sizeof ii;
     ii.index = i;
-    ioctl("VFIO_DEVICE_GET_IRQ_INFO", VFIO_DEVICE_GET_IRQ_INFO, &ii, pci_irq_name(i));
+    const long rc = transport_->ioctl(VFIO_DEVICE_GET_IRQ_INFO, &ii);
+    if (rc == -EINVAL) {
+      // vfio-pci answers EINVAL for an index the function lacks — ERR on a conventional PCI
+      // function (vfio_pci_ioctl_get_irq_info) — rather than a count of 0: absent.
+      irqs_.push_back({i, 0, 0});
+      continue;
+    }
+    checked(rc, "VFIO_DEVICE_GET_IRQ_INFO", target_, pci_irq_name(i));
     irqs_.push_back({i, ii.flags, ii.count});
   }
 }

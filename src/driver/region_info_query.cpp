@@ -62,7 +62,15 @@ RegionInfo query_region_info(DeviceTransport& t, uint32_t index, const std::stri
   auto* ri = reinterpret_cast<vfio_region_info*>(buf.data());
   ri->argsz = sizeof(vfio_region_info);
   ri->index = index;
-  checked(t.ioctl(VFIO_DEVICE_GET_REGION_INFO, ri), "VFIO_DEVICE_GET_REGION_INFO", target, detail);
+  const long rc = t.ioctl(VFIO_DEVICE_GET_REGION_INFO, ri);
+  if (rc == -EINVAL) {
+    // vfio-pci answers EINVAL for a region the function does not have — the VGA region of a
+    // non-VGA device (vfio_pci_ioctl_get_region_info) — rather than a zero size: absent.
+    RegionInfo absent;
+    absent.index = index;
+    return absent;
+  }
+  checked(rc, "VFIO_DEVICE_GET_REGION_INFO", target, detail);
   if (ri->argsz > sizeof(vfio_region_info)) {
     // The chain did not fit: the device set argsz to what it needs; ask again with that much.
     const uint32_t need = ri->argsz;
