@@ -31,7 +31,7 @@ uint32_t dword_at(std::span<const uint8_t> c, size_t off) {
 
 std::vector<CapabilityRef> walk_capabilities(std::span<const uint8_t> config) {
   std::vector<CapabilityRef> out;
-  const uint16_t status =
+  const auto status =
       static_cast<uint16_t>(byte_at(config, kStatus) | (byte_at(config, kStatus + 1) << 8));
   if ((status & kStatusCapList) != 0) {
     std::set<uint16_t> seen;

@@ -2,6 +2,7 @@
 
 #include <linux/vfio.h>
 
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -25,14 +26,18 @@ RegionInfo parse_region_info(const uint8_t* buf, size_t len) {
         out.capability_ids.push_back(id);
         switch (id) {
           case VFIO_REGION_INFO_CAP_SPARSE_MMAP: {
-            if (cap_len < sizeof(vfio_region_info_cap_sparse_mmap)) break;
-            vfio_region_info_cap_sparse_mmap sp{};
-            std::memcpy(&sp, buf + off, sizeof sp);
-            const size_t room = (cap_len - sizeof sp) / sizeof(vfio_region_sparse_mmap_area);
+            // The structure ends in a flexible array: read its fields by offset, not as a
+            // variable (zero-length arrays are an extension in C++).
+            constexpr size_t kAreas = offsetof(vfio_region_info_cap_sparse_mmap, areas);
+            if (cap_len < kAreas) break;
+            uint32_t nr_areas = 0;
+            std::memcpy(&nr_areas, buf + off + offsetof(vfio_region_info_cap_sparse_mmap, nr_areas),
+                        sizeof nr_areas);
+            const size_t room = (cap_len - kAreas) / sizeof(vfio_region_sparse_mmap_area);
             std::vector<SparseArea> areas;
-            for (uint32_t i = 0; i < sp.nr_areas && i < room; ++i) {
+            for (uint32_t i = 0; i < nr_areas && i < room; ++i) {
               vfio_region_sparse_mmap_area a{};
-              std::memcpy(&a, buf + off + sizeof sp + i * sizeof a, sizeof a);
+              std::memcpy(&a, buf + off + kAreas + i * sizeof a, sizeof a);
               areas.push_back({a.offset, a.size});
             }
             out.sparse_areas = std::move(areas);

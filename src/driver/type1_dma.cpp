@@ -2,6 +2,7 @@
 
 #include <linux/vfio.h>
 
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -43,19 +44,17 @@ Type1DmaTransport::Info Type1DmaTransport::get_info() const {
     for_each_info_cap(
         bytes, len, info->cap_offset,
         [&](uint16_t id, uint16_t /*version*/, size_t off, size_t cap_len) {
-          if (id != VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE ||
-              cap_len < sizeof(vfio_iommu_type1_info_cap_iova_range)) {
-            return;
-          }
-          vfio_iommu_type1_info_cap_iova_range cap{};
-          std::memcpy(&cap, bytes + off, sizeof cap);
-          const size_t room =
-              (cap_len - sizeof(vfio_iommu_type1_info_cap_iova_range)) / sizeof(vfio_iova_range);
-          for (uint32_t i = 0; i < cap.nr_iovas && i < room; ++i) {
+          // Ends in a flexible array: fields are read by offset (see region_info_query.cpp).
+          constexpr size_t kRanges = offsetof(vfio_iommu_type1_info_cap_iova_range, iova_ranges);
+          if (id != VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE || cap_len < kRanges) return;
+          uint32_t nr_iovas = 0;
+          std::memcpy(&nr_iovas,
+                      bytes + off + offsetof(vfio_iommu_type1_info_cap_iova_range, nr_iovas),
+                      sizeof nr_iovas);
+          const size_t room = (cap_len - kRanges) / sizeof(vfio_iova_range);
+          for (uint32_t i = 0; i < nr_iovas && i < room; ++i) {
             vfio_iova_range r{};
-            std::memcpy(&r,
-                        bytes + off + sizeof(vfio_iommu_type1_info_cap_iova_range) + i * sizeof r,
-                        sizeof r);
+            std::memcpy(&r, bytes + off + kRanges + i * sizeof r, sizeof r);
             out.ranges.push_back({r.start, r.end});
           }
           have_ranges = true;
