@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "base/log_format.h"
+#include "uvfio/base/errno_name.h"
 #include "uvfio/devices/edu.h"
 
 namespace uvfio::devices {
@@ -149,7 +150,11 @@ Result<std::shared_ptr<pci::DeviceModel>> make_emulated_device(std::string_view 
           error, fmt::format("{}: unknown option '{}' (options: {})", name, key, names_of(opts)));
     }
   }
-  return e->make(options, error);
+  auto model = e->make(options, error);
+  if (!model && model.error() != EINVAL && error != nullptr) {
+    *error = fmt::format("{}: cannot create the device: {}", name, errno_describe(model.error()));
+  }
+  return model;
 }
 
 Result<EmulatedDeviceSpec> parse_emulated_device_spec(std::string_view spec, std::string* error) {
