@@ -1,9 +1,45 @@
-// The CLI's subcommands, one file each.
+// The CLI's subcommands, one file each, and the help text they share.
 #pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
 
 namespace uvfio::tools {
 
-/// `uvfio demo`: walks the IO address space an emulated device's DMA goes through.
-int run_demo();
+/// `uvfio demo` with its defaults: quick DMA so the run takes about a second.
+inline constexpr const char* kDemoDefaultTarget = "emu:edu,dma_delay_us=0";
+
+struct DemoOptions {
+  std::string target = kDemoDefaultTarget;
+  bool force_intx = false;
+  unsigned latency_samples = 200;
+  unsigned dma_rounds = 8;
+  uint64_t dma_mask = 0x0fffffff;
+  std::chrono::milliseconds timeout{5000};
+};
+
+/// `uvfio demo [TARGET]`: runs the edu driver example and prints its report. 0 when every step
+/// passed, 1 otherwise (the report says which step failed and why).
+int run_demo(const DemoOptions& options);
+
+struct InfoOptions {
+  std::string target;
+  bool json = false;
+};
+
+/// `uvfio info TARGET [--json]`: opens the device and prints its info, regions, IRQs, decoded
+/// config space and DMA space. 0 on success, 1 with a message on stderr if the target cannot be
+/// opened or queried.
+int run_info(const InfoOptions& options);
+
+/// The "Targets" help section: the target syntax, the transport options, and every emulated
+/// device with its options (from the device registry).
+std::string target_help();
+
+/// Wraps every line of `text` longer than `width` at spaces; continuation lines of an indented line
+/// keep its indentation plus two spaces. For help texts.
+std::string wrap_text(std::string_view text, size_t width = 100);
 
 }  // namespace uvfio::tools

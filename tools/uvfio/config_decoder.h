@@ -155,10 +155,10 @@ DecodedConfig decode_config(std::span<const uint8_t> config,
 
 /// `lspci -vv`-style text: the header line ("Unclassified device [00ff]: Device [1234:11e8]
 /// (rev 10)") followed by tab-indented detail lines, each ending in '\n'.
-std::string render_config_text(const DecodedConfig& config);
+std::string render_config_text(const DecodedConfig& d);
 
 /// The same facts as JSON (numbers as numbers, plus "ids"/"class" strings for humans).
-nlohmann::json config_to_json(const DecodedConfig& config);
+nlohmann::json config_to_json(const DecodedConfig& d);
 
 // --- names (small built-in tables; lspci's come from pci.ids) ---
 /// "Unclassified device", "Non-Volatile memory controller", ...: the sub-class name if known,
