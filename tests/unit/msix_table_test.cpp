@@ -14,6 +14,11 @@ namespace {
 
 constexpr uint64_t kCtrl = 12;  // Vector Control inside an entry
 
+/// Offset of entry v in the table.
+constexpr uint64_t entry(unsigned v) {
+  return uint64_t{v} * 16;
+}
+
 struct Table {
   explicit Table(unsigned n) : delivered(n) {
     table = std::make_unique<MsixTable>(
@@ -21,8 +26,8 @@ struct Table {
         [this] { return function_masked.load(); });
   }
   unsigned count(unsigned v) const { return delivered[v].load(); }
-  void unmask(unsigned v) const { table->table_write(v * 16 + kCtrl, 4, 0); }
-  void mask(unsigned v) const { table->table_write(v * 16 + kCtrl, 4, 1); }
+  void unmask(unsigned v) const { table->table_write(entry(v) + kCtrl, 4, 0); }
+  void mask(unsigned v) const { table->table_write(entry(v) + kCtrl, 4, 1); }
 
   std::vector<std::atomic<unsigned>> delivered;
   std::atomic<bool> function_masked{false};
@@ -44,9 +49,9 @@ TEST(MsixTable, PowerOnStateIsAllMasked) {
   for (unsigned v = 0; v < 4; ++v) {
     EXPECT_TRUE(t.table->masked(v));
     EXPECT_FALSE(t.table->pending(v));
-    EXPECT_EQ(t.table->table_read(v * 16, 8), 0U);
-    EXPECT_EQ(t.table->table_read(v * 16 + 8, 4), 0U);
-    EXPECT_EQ(t.table->table_read(v * 16 + kCtrl, 4), 1U);
+    EXPECT_EQ(t.table->table_read(entry(v), 8), 0U);
+    EXPECT_EQ(t.table->table_read(entry(v) + 8, 4), 0U);
+    EXPECT_EQ(t.table->table_read(entry(v) + kCtrl, 4), 1U);
   }
   EXPECT_EQ(t.table->pba_read(0, 8), 0U);
 }
@@ -214,17 +219,17 @@ TEST(MsixTableConcurrency, NoLostOrDuplicateDeliveries) {
         }
       },
       [&] { return fm.load(); });
-  for (unsigned v = 0; v < kVectors; ++v) table.table_write(v * 16 + kCtrl, 4, 0);
+  for (unsigned v = 0; v < kVectors; ++v) table.table_write(entry(v) + kCtrl, 4, 0);
 
   std::atomic<bool> stop{false};
   std::thread flipper([&] {
     unsigned i = 0;
     while (!stop.load()) {
       const unsigned v = i % kVectors;
-      table.table_write(v * 16 + kCtrl, 4, 1);
+      table.table_write(entry(v) + kCtrl, 4, 1);
       if (i % 5 == 0) fm = true;
       std::this_thread::yield();
-      table.table_write(v * 16 + kCtrl, 4, 0);
+      table.table_write(entry(v) + kCtrl, 4, 0);
       if (i % 5 == 0) {
         fm = false;
         table.unmask_check();  // what the config listener does on a Function Mask change
@@ -245,7 +250,7 @@ TEST(MsixTableConcurrency, NoLostOrDuplicateDeliveries) {
   for (auto& th : signalers) th.join();
   stop = true;
   flipper.join();
-  for (unsigned v = 0; v < kVectors; ++v) table.table_write(v * 16 + kCtrl, 4, 0);
+  for (unsigned v = 0; v < kVectors; ++v) table.table_write(entry(v) + kCtrl, 4, 0);
   fm = false;
   table.unmask_check();
 
@@ -267,7 +272,7 @@ TEST(MsixTableConcurrency, UnmaskedSignalsAllDeliverOnce) {
   std::atomic<uint64_t> delivered{0};
   MsixTable table(
       4, [&](unsigned) { delivered.fetch_add(1); }, [] { return false; });
-  for (unsigned v = 0; v < 4; ++v) table.table_write(v * 16 + kCtrl, 4, 0);
+  for (unsigned v = 0; v < 4; ++v) table.table_write(entry(v) + kCtrl, 4, 0);
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < kThreads; ++t)
     threads.emplace_back([&, t] {

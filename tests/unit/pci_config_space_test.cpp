@@ -95,9 +95,9 @@ struct Cfg {
 struct Events {
   void attach(ConfigSpace& cs) {
     ConfigEvents ev;
-    ev.command_changed = [this](uint16_t o, uint16_t n) { commands.push_back({o, n}); };
+    ev.command_changed = [this](uint16_t o, uint16_t n) { commands.emplace_back(o, n); };
     ev.flr = [this] { ++flr; };
-    ev.power_state_changed = [this](unsigned o, unsigned n) { power.push_back({o, n}); };
+    ev.power_state_changed = [this](unsigned o, unsigned n) { power.emplace_back(o, n); };
     ev.msi_mask_changed = [this] { ++msi_mask; };
     ev.msix_function_mask_changed = [this] { ++msix_fm; };
     cs.set_events(std::move(ev));
