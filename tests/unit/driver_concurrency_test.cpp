@@ -33,13 +33,14 @@ class DriverConcurrency : public ::testing::TestWithParam<IommuMode> {
 TEST_P(DriverConcurrency, RegionAccessFromManyThreads) {
   constexpr int kThreads = 4, kIters = 500;
   std::vector<std::thread> ts;
+  ts.reserve(kThreads);
   std::atomic<int> bad{0};
   for (int t = 0; t < kThreads; ++t) {
     ts.emplace_back([&, t] {
       Region bar0 = dev->bar(0);  // each thread its own copy of the handle
       PciConfig cfg = dev->config();
       for (int i = 0; i < kIters; ++i) {
-        const uint32_t v = static_cast<uint32_t>(t << 24 | i);
+        const auto v = static_cast<uint32_t>(t << 24 | i);
         bar0.write32(static_cast<uint64_t>(t) * 64, v);
         if (bar0.read32(static_cast<uint64_t>(t) * 64) != v) ++bad;
         if (cfg.vendor_id() != 0x1234) ++bad;
@@ -80,6 +81,7 @@ TEST_P(DriverConcurrency, ConcurrentMapsGetDisjointIovas) {
   DmaSpace dma = dev->dma();
   std::atomic<int> bad{0};
   std::vector<std::thread> ts;
+  ts.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     ts.emplace_back([&, t] {
       DmaBuffer buf = DmaBuffer::allocate(8192);
@@ -89,7 +91,7 @@ TEST_P(DriverConcurrency, ConcurrentMapsGetDisjointIovas) {
         DmaMapping m = dma.map(buf, o);
         // The device writes this thread's tag through the IOMMU: it lands in this buffer only
         // if no other thread's mapping shares the IOVA.
-        const uint32_t tag = static_cast<uint32_t>(t << 16 | i);
+        const auto tag = static_cast<uint32_t>(t << 16 | i);
         if (fake->dma_write(m.iova() + 4096, &tag, sizeof tag) != 0) ++bad;
         uint32_t seen = 0;
         std::memcpy(&seen, buf.bytes() + 4096, sizeof seen);

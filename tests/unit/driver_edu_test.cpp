@@ -32,7 +32,7 @@ Error error_of(Fn&& fn) {
     return e;
   }
   ADD_FAILURE() << "no driver::Error thrown";
-  return Error("none", "", EINVAL);
+  return {"none", "", EINVAL};
 }
 
 #define EXPECT_DRIVER_ERROR(stmt, err, text)                                      \
@@ -83,6 +83,10 @@ TEST_P(DriverEdu, IdentifiesAndRefusesToMmapItsMmioBar) {
   EXPECT_TRUE(dev->info().is_pci());
   EXPECT_EQ(dev->irq_info(VFIO_PCI_MSI_IRQ_INDEX).count, 1u);
   EXPECT_EQ(dev->irq_info(VFIO_PCI_INTX_IRQ_INDEX).count, 1u);
+  // vfio-pci refuses (EINVAL) the info of what a conventional non-VGA function lacks: absent.
+  EXPECT_EQ(dev->region_info(VFIO_PCI_VGA_REGION_INDEX).size, 0u);
+  EXPECT_EQ(dev->irq_info(VFIO_PCI_ERR_IRQ_INDEX).count, 0u);
+  EXPECT_EQ(dev->irq_info(VFIO_PCI_REQ_IRQ_INDEX).count, 1u);
   Region bar0 = dev->bar(0);
   EXPECT_EQ(bar0.read32(kId), 0x010000edu);
   bar0.write32(kLive, 0x12345678);

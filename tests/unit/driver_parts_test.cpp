@@ -24,7 +24,7 @@ Error error_of(Fn&& fn) {
     return e;
   }
   ADD_FAILURE() << "no driver::Error thrown";
-  return Error("none", "", EINVAL);
+  return {"none", "", EINVAL};
 }
 
 TEST(DriverError, MessageNamesOperationTargetAndErrno) {
@@ -204,7 +204,7 @@ TEST(DriverRegionInfoParser, MalformedChainsAreCutShort) {
     ib.ri()->cap_offset = base;
     ib.cap(base, VFIO_REGION_INFO_CAP_SPARSE_MMAP, 0);
     ib.put<uint32_t>(base + 8, 1000000);
-    const size_t len = base + 16 + 2 * 16;  // room for two areas
+    const size_t len = base + size_t{16} + 2 * size_t{16};  // room for two areas
     auto info = detail::parse_region_info(ib.b.data(), len);
     ASSERT_TRUE(info.sparse_areas);
     EXPECT_EQ(info.sparse_areas->size(), 2u);
@@ -286,7 +286,7 @@ TEST(DriverDmaBuffer, MemfdBackedPageAlignedZeroed) {
   ASSERT_GT(::readlink(fdpath.c_str(), link, sizeof link - 1), 0);
   EXPECT_NE(std::string(link).find("memfd:uvfio-dma"), std::string::npos) << link;
   DmaBuffer moved = std::move(b);
-  EXPECT_FALSE(b.valid());  // NOLINT(bugprone-use-after-move)
+  EXPECT_FALSE(b.valid());  // NOLINT(bugprone-use-after-move,clang-analyzer-cplusplus.Move)
   EXPECT_EQ(moved.size(), static_cast<size_t>(::sysconf(_SC_PAGESIZE)));
   EXPECT_EQ(DmaBuffer::allocate(5000).size(), 8192u);
 }

@@ -30,7 +30,7 @@ Error error_of(Fn&& fn) {
     return e;
   }
   ADD_FAILURE() << "no driver::Error thrown";
-  return Error("none", "", EINVAL);
+  return {"none", "", EINVAL};
 }
 
 #define EXPECT_DRIVER_ERROR(stmt, err, text)                                      \
@@ -172,7 +172,7 @@ TEST_P(DriverTransport, MmapHonoursSparseAreasAndRefusesMmioBars) {
   all[0].write8(7, 0x77);
   EXPECT_EQ(static_cast<uint8_t>(fake->bar2()[7]), 0x77);
   RegionMapping moved = std::move(all[0]);
-  EXPECT_FALSE(all[0].valid());  // NOLINT(bugprone-use-after-move): checking the moved-from state
+  EXPECT_FALSE(all[0].valid());  // NOLINT(bugprone-use-after-move,clang-analyzer-cplusplus.Move)
   EXPECT_EQ(moved.read8(7), 0x77);
 }
 
@@ -270,7 +270,7 @@ TEST_P(DriverTransport, IrqVectorsDisableOnDestruction) {
   {
     IrqVectors v = dev->enable_irq(VFIO_PCI_MSI_IRQ_INDEX, 1);
     IrqVectors w = std::move(v);
-    EXPECT_FALSE(v.enabled());  // NOLINT(bugprone-use-after-move)
+    EXPECT_FALSE(v.enabled());  // NOLINT(bugprone-use-after-move,clang-analyzer-cplusplus.Move)
     EXPECT_TRUE(w.enabled());
   }
   // Disabled by the destructor: a new enable of INTx would be refused by a real device while
@@ -380,7 +380,7 @@ TEST_P(DriverTransport, DmaAllocationPacksFirstFitAndReusesHoles) {
 
 TEST_P(DriverTransport, DmaWithoutLimitUsesAnyUsableIova) {
   DmaSpace dma = dev->dma();
-  DmaBuffer buf = DmaBuffer::allocate(3 * 4096);
+  DmaBuffer buf = DmaBuffer::allocate(size_t{3} * 4096);
   DmaMapping m = dma.map(buf);
   bool inside = false;
   for (const auto& r : dma.iova_ranges()) {
