@@ -53,9 +53,9 @@ void MsiIrqs::msix_set_masked(unsigned vector, bool masked) {
   uint64_t off = uint64_t{vector} * kMsixEntrySize + kMsixVectorCtrl;
   auto ctrl = static_cast<uint32_t>(msix_->table_read(off, 4));
   ctrl = masked ? (ctrl | kMsixCtrlMaskBit) : (ctrl & ~kMsixCtrlMaskBit);
+  // Unmasking a vector whose pending bit is set sends it now (to the eventfd just installed):
+  // the table does that on the Vector Control write itself.
   msix_->table_write(off, 4, ctrl);
-  // An unmasked vector with its pending bit set is sent now (to the eventfd just installed).
-  if (!masked) msix_->unmask_check();
 }
 
 int MsiIrqs::set_vector_signal(unsigned vector, int32_t fd) {

@@ -87,6 +87,7 @@ TEST(IrqConcurrency, MsiMaskingWhileDeviceSignals) {
   fn.set_command_bits(PCI_COMMAND_MASTER, true);
   const uint64_t mask = *fn.config->find_capability(PCI_CAP_ID_MSI) + PCI_MSI_MASK_64;
   std::vector<EventFd> ev;
+  ev.reserve(4);
   for (int i = 0; i < 4; ++i) ev.push_back(make_eventfd());
   ASSERT_RC(set_irqs(irq, kEventfdTrigger, VFIO_PCI_MSI_IRQ_INDEX, 0, 4,
                      {ev[0].fd(), ev[1].fd(), ev[2].fd(), ev[3].fd()}),
