@@ -186,6 +186,11 @@ uint16_t ConfigSpace::command() const {
   return impl_->visible_command();
 }
 
+bool ConfigSpace::memory_enabled() const {
+  std::lock_guard lock(impl_->mu);
+  return (impl_->vread(PCI_COMMAND, 2) & PCI_COMMAND_MEMORY) != 0;
+}
+
 void ConfigSpace::set_interrupt_status(bool asserted) {
   std::lock_guard lock(impl_->mu);
   impl_->phys.update(PCI_STATUS, 2, PCI_STATUS_INTERRUPT, asserted ? PCI_STATUS_INTERRUPT : 0);

@@ -69,7 +69,10 @@ class ConfigSpace {
   /// I/O, Bus Master) is the function's.
   uint16_t command() const;
   bool bus_master() const { return (command() & 0x4) != 0; }
-  bool memory_enabled() const { return (command() & 0x2) != 0; }
+  /// Memory Space as vfio-pci gates BAR access on it (__vfio_pci_memory_enabled): the driver's
+  /// last written Memory bit, kept in vconfig; it differs from command() only after the
+  /// function's own bit changed behind the driver (a D3hot -> D0 restore).
+  bool memory_enabled() const;
   bool intx_disabled() const { return (command() & 0x400) != 0; }
   /// Status.Interrupt Status (bit 3): the function's INTx line level.
   void set_interrupt_status(bool asserted);

@@ -703,6 +703,19 @@ TEST(ConfigPm, NoSoftResetDecidesWhatD3hotKeeps) {
   }
 }
 
+TEST(ConfigPm, MemoryGateIsTheDriversBitAfterD3hotRestore) {
+  Cfg c(full_layout());  // No_Soft_Reset clear
+  c.w16(kPm + PCI_PM_CTRL, 3);
+  c.w16(PCI_COMMAND, 0);
+  c.w16(kPm + PCI_PM_CTRL, 0);
+  // The function got its pre-D3hot Command back, but vfio-pci gates BAR access on the Memory
+  // bit the driver last wrote.
+  EXPECT_EQ(c.cs->command() & PCI_COMMAND_MEMORY, PCI_COMMAND_MEMORY);
+  EXPECT_FALSE(c.cs->memory_enabled());
+  c.w16(PCI_COMMAND, PCI_COMMAND_MEMORY);
+  EXPECT_TRUE(c.cs->memory_enabled());
+}
+
 // --- PCI Express ---
 
 TEST(ConfigExpress, RegistersOfAnEndpoint) {
