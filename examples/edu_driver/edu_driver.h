@@ -105,6 +105,9 @@ struct EduReport {
   double dma_mb_per_s = 0;
   double memcpy_mb_per_s = 0;
   std::optional<uint64_t> iommu_faults;  // after the run, if the transport can tell
+  /// Interrupt wake-ups that found no edu interrupt pending (handled as a shared-line handler
+  /// would: unmask and wait on).
+  unsigned spurious_interrupts = 0;
   /// Set when the run stopped early (the device could not be opened, a step threw).
   std::string fatal;
 

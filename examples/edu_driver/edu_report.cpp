@@ -30,8 +30,8 @@ std::string format_edu_report(const EduReport& r) {
   for (const auto& s : r.steps) width = std::max(width, s.name.size());
   for (const auto& s : r.steps) {
     const char* tag = s.skipped ? "skip" : s.passed ? " ok " : "FAIL";
-    out += fmt::format("  [{}] {:<{}}  {:>8.2f} ms  {}\n", tag, s.name, width, s.millis, s.detail);
-    for (const auto& v : s.values) out += fmt::format("         {:<{}}  {}\n", "", width + 11, v);
+    out += fmt::format("  [{}] {:<{}}  {:>7.2f} ms  {}\n", tag, s.name, width, s.millis, s.detail);
+    for (const auto& v : s.values) out += fmt::format("           {}\n", v);
   }
   if (r.irq_latency || r.dma_mb_per_s > 0 || r.iommu_faults) out += "figures:\n";
   if (r.irq_latency) {
@@ -49,6 +49,10 @@ std::string format_edu_report(const EduReport& r) {
         "{:.0f} MB/s; ratio {:.4f}\n",
         r.dma_bytes, r.dma_mb_per_s, r.memcpy_mb_per_s,
         r.memcpy_mb_per_s > 0 ? r.dma_mb_per_s / r.memcpy_mb_per_s : 0.0);
+  }
+  if (r.spurious_interrupts > 0) {
+    out += fmt::format("  interrupt wake-ups with nothing pending (ignored): {}\n",
+                       r.spurious_interrupts);
   }
   if (r.iommu_faults) out += fmt::format("  IOMMU faults counted: {}\n", *r.iommu_faults);
   const auto failed =
