@@ -30,9 +30,14 @@ bool IntxIrq::virq_disabled() const {
 
 void IntxIrq::enable(std::optional<EventfdRef> trigger) {
   trigger_.replace(std::move(trigger));
+  // The virtual bit lives in config space; command_changed() keeps virq_disabled_ in step while
+  // the device is in use, but a fresh open or a reset rebuilds config space without an event, so
+  // take it from there now (it only matters while INTx is enabled).
+  const bool intx_disable = config_.intx_disabled();
   bool fire = false;
   {
     std::lock_guard lk(mu_);
+    virq_disabled_ = intx_disable;
     // The initial mask follows INTx Disable; a line already asserted interrupts as soon as the
     // handler is installed, which delivers and automasks (possibly into an empty trigger).
     masked_ = virq_disabled_;

@@ -35,7 +35,8 @@ class IntxIrq {
 
   // --- control (caller holds igate) ---
   /// vfio_intx_enable: INTx becomes the interrupt type with `trigger` (may be empty), masked iff
-  /// INTx Disable is set. A line already asserted is delivered (and masks) at once.
+  /// INTx Disable is set (read from config space). A line already asserted is delivered (and
+  /// masks) at once.
   void enable(std::optional<EventfdRef> trigger);
   /// vfio_intx_set_signal: replaces the eventfd; the old one is released before returning.
   void set_signal(std::optional<EventfdRef> trigger);

@@ -46,7 +46,7 @@ struct IrqController::Impl {
   Impl(const DeviceLayout& layout, ConfigSpace& cfg, MsixTable* msix)
       : config(cfg),
         intx(cfg),
-        msi(cfg, msix, count_of<MsiSpec>(layout),
+        msi(cfg, msix, count_of<MsiSpec>(layout), msi_maskable(layout),
             msix != nullptr ? count_of<MsixSpec>(layout) : 0) {
     // vfio_pci_get_irq_count: INTx needs a pin; MSI counts Multiple Message Capable, MSI-X the
     // table size; ERR exists on PCIe functions only; REQ always.
@@ -69,6 +69,13 @@ struct IrqController::Impl {
       }
     }
     return 0;
+  }
+
+  static bool msi_maskable(const DeviceLayout& layout) {
+    for (const Capability& c : layout.capabilities) {
+      if (const auto* s = std::get_if<MsiSpec>(&c)) return s->per_vector_mask;
+    }
+    return false;
   }
 
   bool irq_none() const { return !intx.enabled() && msi.kind() == MsiIrqs::Kind::kNone; }

@@ -17,10 +17,12 @@ constexpr uint32_t kMsixCtrlMaskBit = 1;
 
 }  // namespace
 
-MsiIrqs::MsiIrqs(ConfigSpace& config, MsixTable* msix, unsigned msi_vectors, unsigned msix_vectors)
+MsiIrqs::MsiIrqs(ConfigSpace& config, MsixTable* msix, unsigned msi_vectors, bool msi_maskable,
+                 unsigned msix_vectors)
     : config_(config),
       msix_(msix),
       msi_vectors_(msi_vectors),
+      msi_maskable_(msi_maskable),
       msix_vectors_(msix == nullptr ? 0 : msix_vectors),
       slots_(std::make_unique<TriggerSlot[]>(std::max(msi_vectors_, msix_vectors_))) {}
 
@@ -128,7 +130,7 @@ void MsiIrqs::signal(unsigned vector) {
 
 void MsiIrqs::signal_msi(unsigned vector) {
   if (vector >= nvec_.load(std::memory_order_acquire)) return;
-  {
+  if (msi_maskable_) {
     // Under the lock a concurrent unmask either sees our pending bit or we see its cleared mask.
     std::lock_guard lk(msi_mask_mu_);
     if (config_.msi_vector_masked(vector)) {
@@ -145,7 +147,7 @@ void MsiIrqs::deliver_msix(unsigned vector) {
 }
 
 void MsiIrqs::msi_mask_changed() {
-  if (kind() != Kind::kMsi) return;
+  if (!msi_maskable_ || kind() != Kind::kMsi) return;
   unsigned n = nvec_.load(std::memory_order_acquire);
   uint32_t due = 0;  // MSI has at most 32 vectors
   {

@@ -23,8 +23,10 @@ class MsiIrqs {
  public:
   enum class Kind : uint8_t { kNone, kMsi, kMsix };
 
-  /// `msi_vectors`: MSI Multiple Message Capable (0 without MSI); `msix` null without MSI-X.
-  MsiIrqs(ConfigSpace& config, MsixTable* msix, unsigned msi_vectors, unsigned msix_vectors);
+  /// `msi_vectors`: MSI Multiple Message Capable (0 without MSI), `msi_maskable`: MSI per-vector
+  /// masking; `msix` null without MSI-X.
+  MsiIrqs(ConfigSpace& config, MsixTable* msix, unsigned msi_vectors, bool msi_maskable,
+          unsigned msix_vectors);
   ~MsiIrqs();
   MsiIrqs(const MsiIrqs&) = delete;
   MsiIrqs& operator=(const MsiIrqs&) = delete;
@@ -65,6 +67,7 @@ class MsiIrqs {
   ConfigSpace& config_;
   MsixTable* const msix_;
   const unsigned msi_vectors_;
+  const bool msi_maskable_;  // without per-vector masking a message never waits
   const unsigned msix_vectors_;
   std::atomic<Kind> kind_{Kind::kNone};
   std::atomic<unsigned> nvec_{0};         // vectors usable by the enabled type

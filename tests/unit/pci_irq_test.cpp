@@ -353,6 +353,19 @@ TEST_F(Msi, EventfdIsDuplicatedNotBorrowed) {
   ::close(keep);
 }
 
+TEST(MsiWithoutMasking, EduStyleSingleVector) {
+  IrqFunction fn(edu_layout());
+  EventFd e = make_eventfd();
+  ASSERT_RC(set_irqs(*fn.irq, kEventfdTrigger, VFIO_PCI_MSI_IRQ_INDEX, 0, 1, {e.fd()}), 0);
+  fn.set_command_bits(PCI_COMMAND_MASTER, true);
+  fn.irq->signal_msi(0);
+  fn.irq->signal_msi(0);
+  EXPECT_EQ(e.consume(), 2U);
+  fn.irq->msi_mask_changed();  // nothing can be pending without per-vector masking
+  fn.irq->signal_msi(1);
+  EXPECT_EQ(e.consume(), 0U);
+}
+
 // --- MSI-X ---
 
 class Msix : public ::testing::Test {
@@ -490,16 +503,39 @@ TEST(DisableAll, ResetKeepsErrReqCloseDropsEverything) {
   EXPECT_EQ(a.consume(), 1U);  // the line is still asserted
 }
 
-TEST(DisableAll, CloseForgetsIntxDisable) {
+TEST(DisableAll, IntxDisableDoesNotOutliveTheOpen) {
+  // PciCore's close then open: disable_all, a function reset, config back to the open state;
+  // the next open rebuilds config space with INTx Disable clear, without a Command event.
   IrqFunction fn(pcie_layout());
   auto& irq = *fn.irq;
   EventFd a = make_eventfd();
+  fn.config->enable();
   fn.set_command_bits(PCI_COMMAND_INTX_DISABLE, true);
-  irq.disable_all(false);  // vfio_pci_core_disable: virq_disabled = false
+  irq.disable_all(false);
   fn.config->reset();
+  irq.restore_after_reset();
+  fn.config->disable();
+  fn.config->enable();
+  ASSERT_FALSE(fn.config->intx_disabled());
   ASSERT_RC(set_irqs(irq, kEventfdTrigger, VFIO_PCI_INTX_IRQ_INDEX, 0, 1, {a.fd()}), 0);
   EXPECT_FALSE(irq.intx_masked());
   irq.set_intx(true);
+  EXPECT_EQ(a.consume(), 1U);
+}
+
+TEST(RestoreAfterReset, IntxDisableSurvivesAReset) {
+  // A reset keeps the driver's view of config space (vconfig), INTx Disable included.
+  IrqFunction fn(pcie_layout());
+  auto& irq = *fn.irq;
+  EventFd a = make_eventfd();
+  ASSERT_RC(set_irqs(irq, kEventfdTrigger, VFIO_PCI_INTX_IRQ_INDEX, 0, 1, {a.fd()}), 0);
+  fn.set_command_bits(PCI_COMMAND_INTX_DISABLE, true);
+  fn.config->reset();
+  irq.restore_after_reset();
+  irq.set_intx(true);
+  EXPECT_EQ(a.consume(), 0U);
+  EXPECT_TRUE(irq.intx_masked());
+  fn.set_command_bits(PCI_COMMAND_INTX_DISABLE, false);
   EXPECT_EQ(a.consume(), 1U);
 }
 
