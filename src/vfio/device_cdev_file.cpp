@@ -16,6 +16,7 @@
 #include "vfio/fd_table.h"
 #include "vfio/group.h"
 #include "vfio/host.h"
+#include "vfio/hot_reset.h"
 #include "vfio/vfio_device.h"
 
 namespace uvfio::vfio {
@@ -72,6 +73,15 @@ long DeviceCdevFile::ioctl(FdTable& fds, unsigned long request, unsigned long ar
   }
   VfioDeviceOps* ops = device_->ops();
   if (ops == nullptr) return -EINVAL;
+  // Hot reset looks at the whole bus and the caller's iommufd: the core answers it for PCI
+  // functions (a zero-length group array on this path).
+  if (is_hot_reset_ioctl(request) && ops->bus_reset_supported()) {
+    auto ictx = iommufd();
+    if (!ictx) return -EINVAL;  // no-IOMMU cdev: not bound to an iommufd
+    return request == VFIO_DEVICE_GET_PCI_HOT_RESET_INFO
+               ? get_pci_hot_reset_info(host_, *device_, ictx, arg)
+               : pci_hot_reset(host_, *device_, fds, ictx, arg);
+  }
   return ops->ioctl(request, arg);
 }
 
@@ -226,6 +236,7 @@ void DeviceCdevFile::release() {
     if (!noiommu) ictx->device_unbind(devid);
   }
   unblock_group();
+  try_bus_reset(host_, *device_);  // a device left dirty (needs_reset)
   host_.notify_device_closed();
 }
 

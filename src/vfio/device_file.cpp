@@ -1,8 +1,11 @@
 #include "vfio/device_file.h"
 
+#include <linux/vfio.h>
+
 #include "iommufd/iommufd_context.h"
 #include "vfio/container.h"
 #include "vfio/host.h"
+#include "vfio/hot_reset.h"
 
 namespace uvfio::vfio {
 
@@ -14,8 +17,16 @@ GroupDeviceFile::GroupDeviceFile(std::shared_ptr<Group> group, std::shared_ptr<V
   iommufd_ = group_->iommufd;
 }
 
-long GroupDeviceFile::ioctl(FdTable& /*fds*/, unsigned long request, unsigned long arg) {
-  return device_->ops()->ioctl(request, arg);
+long GroupDeviceFile::ioctl(FdTable& fds, unsigned long request, unsigned long arg) {
+  VfioDeviceOps* ops = device_->ops();
+  // Hot reset takes group fds and looks at the whole bus: the core answers it for PCI functions.
+  if (is_hot_reset_ioctl(request) && ops->bus_reset_supported()) {
+    Host& host = group_->host();
+    return request == VFIO_DEVICE_GET_PCI_HOT_RESET_INFO
+               ? get_pci_hot_reset_info(host, *device_, nullptr, arg)
+               : pci_hot_reset(host, *device_, fds, nullptr, arg);
+  }
+  return ops->ioctl(request, arg);
 }
 
 ssize_t GroupDeviceFile::read(void* buf, size_t count, uint64_t offset) {
@@ -32,13 +43,15 @@ void* GroupDeviceFile::mmap(size_t length, int prot, int flags, uint64_t offset)
 
 void GroupDeviceFile::release() {
   Group& g = *group_;
+  bool last = false;
   {
     std::lock_guard lk(g.mu);
-    const bool last = device_->open_count() == 1;
+    last = device_->open_count() == 1;
     if (last && iommufd_) iommufd_->group_device_close(*device_);
     device_->close();
     if (last && g.container) --g.container_users;
   }
+  if (last) try_bus_reset(g.host(), *device_);  // a device left dirty (needs_reset)
   g.host().notify_device_closed();
   group_file_->put_ref();  // may release the group file and leave the container
 }

@@ -6,6 +6,7 @@
 #include "base/log_format.h"
 #include "iommufd/iommufd_context.h"
 #include "vfio/container.h"
+#include "vfio/hot_reset.h"
 
 namespace uvfio::vfio {
 
@@ -60,6 +61,7 @@ Result<int> Host::add_device(DeviceSpec spec, int group_id) {
     if (group->has_vfio_devices()) group->dead = false;
   }
   devices_.emplace(spec.name, dev);
+  refresh_parent_bus_reset(options_, devices_);  // a new neighbour on the bus
   return group_id;
 }
 
@@ -119,6 +121,7 @@ Result<void> Host::remove_device(const std::string& name, bool unplug,
       auto& v = group->devices_;
       v.erase(std::find(v.begin(), v.end(), dev));
       devices_.erase(name);
+      refresh_parent_bus_reset(options_, devices_);
     } else {
       dev->set_driver(DriverState::kNone);
     }
@@ -152,6 +155,14 @@ std::shared_ptr<VfioDevice> Host::device(const std::string& name) const {
   std::lock_guard lk(mu_);
   auto it = devices_.find(name);
   return it == devices_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<VfioDevice>> Host::devices() const {
+  std::lock_guard lk(mu_);
+  std::vector<std::shared_ptr<VfioDevice>> out;
+  out.reserve(devices_.size());
+  for (const auto& [name, d] : devices_) out.push_back(d);
+  return out;
 }
 
 std::shared_ptr<VfioDevice> Host::device_by_cdev(int index) const {

@@ -33,6 +33,11 @@ struct HostOptions {
   uint64_t memlock_limit = UINT64_MAX;
   /// type1's dma_entry_limit.
   uint32_t dma_entry_limit = 65535;
+  /// PCI topology: devices named "DDDD:BB:DD.F" sit on bus BB of domain DDDD. These bus numbers
+  /// are root buses (no bridge above them, so neither a bus reset nor a hot reset reaches their
+  /// devices: pci_parent_bus_reset and pci_probe_reset_bus refuse a root bus); every other bus is
+  /// the secondary bus of a bridge whose secondary bus reset works. Bus 0, as on QEMU's q35.
+  std::vector<uint8_t> root_buses = {0};
 };
 
 /// A device to plug into the host.
@@ -76,6 +81,8 @@ class Host {
   std::shared_ptr<Group> group(int id, GroupType type) const;
   std::vector<std::shared_ptr<Group>> groups() const;
   std::shared_ptr<VfioDevice> device(const std::string& name) const;
+  /// Every device, in name order.
+  std::vector<std::shared_ptr<VfioDevice>> devices() const;
   std::shared_ptr<VfioDevice> device_by_cdev(int index) const;
 
   const std::vector<IommuBackendDriver>& backends() const { return backends_; }

@@ -21,6 +21,11 @@ VfioDeviceOps* VfioDevice::ops() const {
   return ops_.get();
 }
 
+std::shared_ptr<VfioDeviceOps> VfioDevice::ops_ref() const {
+  std::lock_guard lk(mu_);
+  return ops_;
+}
+
 int VfioDevice::open(bool translated) {
   std::unique_lock lk(mu_);
   if (ops_ == nullptr || driver_ != DriverState::kVfio) return -ENODEV;
@@ -38,6 +43,7 @@ int VfioDevice::open(bool translated) {
     });
   }
   DmaContext ctx{access, translated};
+  ops_->set_parent_bus_reset(parent_bus_reset_);
   int r = ops_->open_device(ctx);
   if (r < 0) return r;
   access_ = std::move(access);
@@ -61,6 +67,11 @@ void VfioDevice::close() {
 int VfioDevice::open_count() const {
   std::lock_guard lk(mu_);
   return open_count_;
+}
+
+void VfioDevice::set_parent_bus_reset(bool available) {
+  std::lock_guard lk(mu_);
+  parent_bus_reset_ = available;
 }
 
 std::shared_ptr<iommu::Access> VfioDevice::access() const {

@@ -34,6 +34,8 @@ class VfioDevice {
   void set_driver(DriverState d, std::shared_ptr<VfioDeviceOps> ops = nullptr);
   /// The device model (null if it never had one). Stable while the device is open.
   VfioDeviceOps* ops() const;
+  /// The device model with a reference, for callers that may race with a rebind.
+  std::shared_ptr<VfioDeviceOps> ops_ref() const;
   int cdev_index() const { return cdev_index_; }
   std::shared_ptr<Group> group() const { return group_.lock(); }
   void set_group(const std::shared_ptr<Group>& g) { group_ = g; }
@@ -46,6 +48,9 @@ class VfioDevice {
   int open_count() const;
   /// The DMA access while open (null when not open, or under no-IOMMU).
   std::shared_ptr<iommu::Access> access() const;
+  /// Whether a reset of the device's parent bus would reset it alone (kept up to date by the
+  /// host as devices come and go; handed to the ops before each first open).
+  void set_parent_bus_reset(bool available);
 
  private:
   const std::string name_;
@@ -55,6 +60,7 @@ class VfioDevice {
   const int cdev_index_;
   std::weak_ptr<Group> group_;
   int open_count_ = 0;
+  bool parent_bus_reset_ = false;
   std::shared_ptr<iommu::Access> access_;
 };
 

@@ -48,6 +48,24 @@ class VfioDeviceOps {
   virtual void request(unsigned /*count*/) {}
   /// An unmap covers [iova, iova+length): drop every pin inside it before returning.
   virtual void dma_unmap(uint64_t /*iova*/, uint64_t /*length*/) {}
+
+  // --- PCI bus resets. The host decides who shares a bus (from the "DDDD:BB:DD.F" names); a
+  // device that supports bus resets gets VFIO_DEVICE_GET_PCI_HOT_RESET_INFO and
+  // VFIO_DEVICE_PCI_HOT_RESET answered by the VFIO core (they need the caller's fds), every
+  // other device sees them as ordinary ioctls.
+  /// The device is a vfio-pci function that a secondary bus reset reaches (the kernel's dev_set
+  /// membership). False for devices that are not PCI functions.
+  virtual bool bus_reset_supported() const { return false; }
+  /// The bus the device sits on was reset (pci_reset_bus): the function resets, and its config
+  /// state is saved before and restored after, as the PCI core does. 0 or -errno.
+  virtual int bus_reset() { return -ENOTTY; }
+  /// Set by the core before every first open: whether a reset of the parent bus would reset this
+  /// function alone (pci_parent_bus_reset's condition: the only function on a bus below a
+  /// bridge), so a function reset may use it.
+  virtual void set_parent_bus_reset(bool /*available*/) {}
+  /// After its last close the device could not reset itself and wants a bus reset once nothing
+  /// on its bus is in use (the kernel's needs_reset, acted on by vfio_pci_dev_set_try_reset).
+  virtual bool needs_reset() const { return false; }
 };
 
 }  // namespace uvfio::vfio
