@@ -149,6 +149,10 @@ class FakePciDevice : public vfio::VfioDeviceOps {
     std::lock_guard l(mu_);
     return closes_;
   }
+  int opens() {
+    std::lock_guard l(mu_);
+    return opens_;
+  }
   bool intx_masked() {
     std::lock_guard l(mu_);
     return intx_masked_;

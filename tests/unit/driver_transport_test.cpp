@@ -11,6 +11,7 @@
 #include "driver/vfio_open.h"
 #include "driver_fake_device.h"
 #include "test_util.h"
+#include "uvfio/base/fault_injection.h"
 #include "uvfio/driver/driver.h"
 #include "vfio/emulated_system.h"
 
@@ -452,6 +453,42 @@ TEST(DriverTransportHost, ApertureLimitsTheRanges) {
     auto ranges = dev.dma().iova_ranges();
     ASSERT_FALSE(ranges.empty());
     EXPECT_EQ(ranges.back().last, (uint64_t{1} << 32) - 1) << mode_name(mode);
+  }
+}
+
+TEST(DriverTransportHost, EveryInjectedFaultSurfacesAsAnErrorAndLeaksNothing) {
+  // The emulation's fault points (allocations and "system calls" on the open, bind, attach and
+  // map paths) fail one at a time, n = 1, 2, ...: each must reach the caller as a driver::Error
+  // and every half-opened fd must be closed again (the device's opens and closes balance).
+  for (IommuMode mode : {IommuMode::kIommufd, IommuMode::kType1, IommuMode::kNoIommu}) {
+    DmaBuffer buf = DmaBuffer::allocate(4096);
+    for (unsigned n = 1;; ++n) {
+      ASSERT_LT(n, 500u) << "never completed";
+      auto fake = std::make_shared<FakePciDevice>();
+      bool caught = false;
+      {
+        fault::Armed armed(n);
+        try {
+          Device dev = detail::open_emulated_ops("emu:fake", fake, mode);
+          DmaMapOptions o;
+          o.iova_limit = mode == IommuMode::kNoIommu ? UINT64_MAX : 0x0fffffff;
+          DmaMapping m = dev.dma().map(buf, o);
+          m.unmap();
+        } catch (const Error& e) {
+          caught = true;
+          EXPECT_NE(std::string(e.what()).find("emu:fake"), std::string::npos) << e.what();
+        }
+      }
+      const bool injected = fault::injected();
+      EXPECT_EQ(fake->opens(), fake->closes()) << mode_name(mode) << " fault " << n;
+      if (!injected) {
+        EXPECT_FALSE(caught) << mode_name(mode);
+        // Each path reaches several fault points (fd installs, backend/IOAS objects, the map).
+        EXPECT_GT(n, 4u) << mode_name(mode);
+        break;
+      }
+      EXPECT_TRUE(caught) << mode_name(mode) << ": fault " << n << " was swallowed";
+    }
   }
 }
 
