@@ -105,7 +105,18 @@ TEST_P(DriverConcurrency, ConcurrentMapsGetDisjointIovas) {
 
 INSTANTIATE_TEST_SUITE_P(Paths, DriverConcurrency,
                          ::testing::Values(IommuMode::kIommufd, IommuMode::kType1,
-                                           IommuMode::kNoIommu));
+                                           IommuMode::kNoIommu),
+                         [](const auto& p) -> std::string {
+                           switch (p.param) {
+                             case IommuMode::kIommufd:
+                               return "iommufd";
+                             case IommuMode::kType1:
+                               return "type1";
+                             case IommuMode::kNoIommu:
+                               return "noiommu";
+                           }
+                           return "unknown";
+                         });
 
 }  // namespace
 }  // namespace uvfio::driver
