@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include "devices/bare_pci_device.h"
+#include "uvfio/devices/edu.h"
+#include "uvfio/pci/device_model.h"
 #include "vfio/emulated_system.h"
 #include "vfio/host.h"
 
@@ -41,8 +43,18 @@ class EmulatedProvider : public Provider {
     };
     const std::string d1 = "0000:00:03.0", d2 = "0000:00:04.0";
     switch (setup) {
-      case Setup::kEduDevice:
-        return nullptr;  // TODO(issue 4): uvfio's edu behind the vfio-pci core
+      case Setup::kEduDevice: {
+        // uvfio's edu behind its vfio-pci core, where the kernel world has QEMU's edu.
+        auto model = devices::make_edu_device();
+        if (!model.ok()) return nullptr;
+        auto ops = pci::make_vfio_pci_device(std::move(*model));
+        if (!ops.ok()) return nullptr;
+        w->group =
+            group_path(*h.add_device({d1, DriverState::kVfio, std::move(*ops), true}), false);
+        w->device = d1;
+        w->cdev = cdev_path(d1);
+        break;
+      }
       case Setup::kViableGroup:
       case Setup::kLowMemlock:
       case Setup::kNoIommuDisabled:
