@@ -39,7 +39,8 @@ struct DmaMapOptions {
 };
 
 /// One mapping; unmapped on destruction (errors logged, not thrown). Move-only. Keeps the DMA
-/// space, and the DmaBuffer's memory when mapped from one, alive while it lives.
+/// space, and the DmaBuffer's memory when mapped from one, alive while it lives. The accessors
+/// may be read from any thread; unmap() and destruction are the owner's (not thread-safe).
 class DmaMapping {
  public:
   DmaMapping() = default;
