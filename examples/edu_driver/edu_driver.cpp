@@ -365,7 +365,8 @@ class EduDriver {
             "DMA still busy after {} ms", o_.timeout.count());
     }
     const double us = us_between(t0, Clock::now());
-    std::atomic_thread_fence(std::memory_order_acquire);  // the device's writes before ours
+    // The completion was seen through the device (a register read or an eventfd): on every
+    // transport that orders the device's DMA writes before our reads of the buffer.
     if (use_irq) {
       const uint32_t st = rd(edu::kRegIrqStatus);
       check(st == edu::kIrqDma, "irq status {:#x} after the DMA, expected {:#x}", st, edu::kIrqDma);

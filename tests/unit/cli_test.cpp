@@ -191,6 +191,13 @@ TEST(Cli, InfoErrorsNameTheProblem) {
   r = uvfio("info nonsense");
   EXPECT_EQ(r.status, 1);
   EXPECT_FALSE(r.err.empty());
+  r = uvfio("info emu:edu,iommu=bogus");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(has(r.err, "iommu=bogus")) << r.err;
+  // Schemes reserved for later backends say so.
+  r = uvfio("info pci:0000:00:02.0");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(has(r.err, "EOPNOTSUPP")) << r.err;
 }
 
 TEST(Cli, DemoRunsTheEduDriverAndExitsZero) {
