@@ -37,7 +37,7 @@ const char* reset_method_name(ResetMethod m) {
 void PciCore::function_reset(const char* why, bool config) {
   // Accesses in flight finish first and none start until the reset is done (the kernel takes
   // memory_lock for writing and zaps the BAR mappings).
-  std::unique_lock lk(memory_lock_);
+  MemoryLock::Exclusive lk(memory_lock_);
   log_debug("pci", "{}: function reset ({})", layout_.name, why);
   model_->reset();
   // pci_dev_save_and_disable / reset / pci_dev_restore: the driver's view of config space comes

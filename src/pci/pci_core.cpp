@@ -297,7 +297,7 @@ bool PciCore::memory_enabled() const {
 ssize_t PciCore::bar_rw(unsigned bar, void* buf, size_t count, uint64_t pos, bool write) {
   BarRegion* b = bars_[bar].get();
   if (b == nullptr || pos >= b->size()) return -EINVAL;
-  std::shared_lock lk(memory_lock_);  // a reset waits for accesses in flight
+  MemoryLock::Shared lk(memory_lock_);  // a reset waits for accesses in flight
   // Memory BARs need Memory decode (and D0); the kernel does not check I/O decode.
   if (b->is_memory() && !memory_enabled()) return -EIO;
   return b->rw(*model_, msix_.get(), buf, count, pos, write);

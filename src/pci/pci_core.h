@@ -27,12 +27,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <shared_mutex>
 
 #include "pci/bar_region.h"
 #include "pci/config_space.h"
 #include "pci/function_reset.h"
 #include "pci/irq_controller.h"
+#include "pci/memory_lock.h"
 #include "pci/msix_table.h"
 #include "pci/region_info.h"
 #include "uvfio/base/result.h"
@@ -137,7 +137,7 @@ class PciCore final : public vfio::VfioDeviceOps, public DeviceBus {
   std::atomic<bool> parent_bus_reset_{false};
   std::atomic<bool> needs_reset_{false};
 
-  std::shared_mutex memory_lock_;  // BAR access (shared) vs function reset (exclusive)
+  MemoryLock memory_lock_;  // BAR access (shared) vs function reset (exclusive)
 
   mutable std::mutex dma_mu_;  // guards the two below
   bool dma_open_ = false;
