@@ -9,9 +9,10 @@
 
 namespace uvfio::devices {
 
-/// Thread-safe: raise/ack from MMIO threads, the factorial worker and the DMA thread. Bus calls are
-/// made without the lock, by one thread at a time (whoever finds delivery idle drains the work the
-/// others queued), so INTx level changes reach the bus in the order the register changed.
+/// Thread-safe: raise/ack from MMIO threads, the factorial worker and the DMA thread. A raise or an
+/// ack is one step — register change and bus call — serialized with the others, so INTx level
+/// changes reach the bus in the order the register changed and an ack has lowered the line when
+/// its MMIO write returns (a driver that acks and then unmasks must not see the old level).
 class EduInterrupt {
  public:
   explicit EduInterrupt(BusGate& gate) : gate_(gate) {}
@@ -25,16 +26,12 @@ class EduInterrupt {
   uint32_t status() const;
 
  private:
-  void deliver(BusGate::Ref& bus);
-
   BusGate& gate_;
-  mutable std::mutex mu_;
+  // Serializes raise/ack including their bus calls; taken before mu_. The bus never calls back
+  // into edu, so holding it across a bus call cannot deadlock.
+  std::mutex step_mu_;
+  mutable std::mutex mu_;  // guards status_ for status() readers, who never wait on the bus
   uint32_t status_ = 0;
-  // Work for the bus, drained by deliver().
-  uint64_t msi_pending_ = 0;  // MSI messages still to send
-  bool intx_dirty_ = false;   // intx_level_ changed since it was last sent
-  bool intx_level_ = false;
-  bool delivering_ = false;  // a thread is in deliver()'s bus loop
 };
 
 }  // namespace uvfio::devices
