@@ -11,6 +11,7 @@
 
 #include "driver/emu_transport.h"
 #include "driver_fake_device.h"
+#include "driver_test_util.h"
 #include "uvfio/driver/driver.h"
 
 namespace uvfio::driver {
@@ -106,17 +107,7 @@ TEST_P(DriverConcurrency, ConcurrentMapsGetDisjointIovas) {
 INSTANTIATE_TEST_SUITE_P(Paths, DriverConcurrency,
                          ::testing::Values(IommuMode::kIommufd, IommuMode::kType1,
                                            IommuMode::kNoIommu),
-                         [](const auto& p) -> std::string {
-                           switch (p.param) {
-                             case IommuMode::kIommufd:
-                               return "iommufd";
-                             case IommuMode::kType1:
-                               return "type1";
-                             case IommuMode::kNoIommu:
-                               return "noiommu";
-                           }
-                           return "unknown";
-                         });
+                         test::mode_param_name);
 
 }  // namespace
 }  // namespace uvfio::driver

@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "driver_test_util.h"
 #include "test_util.h"
 #include "uvfio/driver/driver.h"
 
@@ -23,24 +24,6 @@ constexpr uint64_t kId = 0x00, kLive = 0x04, kFact = 0x08, kStatus = 0x20, kIrqS
                    kDmaCount = 0x90, kDmaCmd = 0x98;
 constexpr uint64_t kEduBuffer = 0x40000;
 constexpr uint64_t kEduMask = 0x0fffffff;
-
-template <class Fn>
-Error error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no driver::Error thrown";
-  return {"none", "", EINVAL};
-}
-
-#define EXPECT_DRIVER_ERROR(stmt, err, text)                                      \
-  do {                                                                            \
-    const Error e_ = error_of([&] { stmt; });                                     \
-    EXPECT_EQ(errno_name(e_.error()), errno_name(err)) << e_.what();              \
-    EXPECT_NE(std::string(e_.what()).find(text), std::string::npos) << e_.what(); \
-  } while (0)
 
 /// Runs one edu DMA and waits for cmd bit 0 to clear.
 void edu_dma(const Region& bar0, uint64_t src, uint64_t dst, uint64_t count, uint64_t cmd) {

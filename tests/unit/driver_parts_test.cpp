@@ -10,22 +10,14 @@
 
 #include "driver/dma_iova_allocator.h"
 #include "driver/region_info_query.h"
+#include "driver_test_util.h"
 #include "test_util.h"
 #include "uvfio/driver/driver.h"
 
 namespace uvfio::driver {
 namespace {
 
-template <class Fn>
-Error error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no driver::Error thrown";
-  return {"none", "", EINVAL};
-}
+using test::error_of;
 
 TEST(DriverError, MessageNamesOperationTargetAndErrno) {
   const Error e("VFIO_DEVICE_SET_IRQS", "emu:edu", EINVAL);

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "driver/emu_transport.h"
+#include "driver_test_util.h"
 #include "test_util.h"
 #include "uvfio/driver/driver.h"
 #include "uvfio/pci/device_model.h"
@@ -148,17 +149,7 @@ TEST_P(DriverPciModel, ResetReachesTheModel) {
 INSTANTIATE_TEST_SUITE_P(Paths, DriverPciModel,
                          ::testing::Values(IommuMode::kIommufd, IommuMode::kType1,
                                            IommuMode::kNoIommu),
-                         [](const auto& p) -> std::string {
-                           switch (p.param) {
-                             case IommuMode::kIommufd:
-                               return "iommufd";
-                             case IommuMode::kType1:
-                               return "type1";
-                             case IommuMode::kNoIommu:
-                               return "noiommu";
-                           }
-                           return "unknown";
-                         });
+                         test::mode_param_name);
 
 }  // namespace
 }  // namespace uvfio::driver

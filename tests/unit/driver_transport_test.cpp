@@ -10,6 +10,7 @@
 #include "driver/emu_transport.h"
 #include "driver/vfio_open.h"
 #include "driver_fake_device.h"
+#include "driver_test_util.h"
 #include "test_util.h"
 #include "uvfio/base/fault_injection.h"
 #include "uvfio/driver/driver.h"
@@ -18,40 +19,12 @@
 namespace uvfio::driver {
 namespace {
 
+using test::error_of;
+using test::mode_name;
+
 using detail::IommuMode;
 using test::FakePciDevice;
 using namespace std::chrono_literals;
-
-/// Runs `fn` and returns the driver::Error it throws (fails the test if it does not).
-template <class Fn>
-Error error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no driver::Error thrown";
-  return {"none", "", EINVAL};
-}
-
-#define EXPECT_DRIVER_ERROR(stmt, err, text)                                      \
-  do {                                                                            \
-    const Error e_ = error_of([&] { stmt; });                                     \
-    EXPECT_EQ(errno_name(e_.error()), errno_name(err)) << e_.what();              \
-    EXPECT_NE(std::string(e_.what()).find(text), std::string::npos) << e_.what(); \
-  } while (0)
-
-const char* mode_name(IommuMode m) {
-  switch (m) {
-    case IommuMode::kIommufd:
-      return "iommufd";
-    case IommuMode::kType1:
-      return "type1";
-    case IommuMode::kNoIommu:
-      return "noiommu";
-  }
-  return "?";
-}
 
 class DriverTransport : public ::testing::TestWithParam<IommuMode> {
  protected:
@@ -443,7 +416,7 @@ TEST_P(DriverTransport, MapArgumentsAreChecked) {
 INSTANTIATE_TEST_SUITE_P(Paths, DriverTransport,
                          ::testing::Values(IommuMode::kIommufd, IommuMode::kType1,
                                            IommuMode::kNoIommu),
-                         [](const auto& p) { return std::string(mode_name(p.param)); });
+                         test::mode_param_name);
 
 TEST(DriverTransportHost, ApertureLimitsTheRanges) {
   vfio::HostOptions ho;
