@@ -53,48 +53,40 @@ void RegionMapping::check(uint64_t offset, unsigned size) const {
   }
 }
 
-namespace {
 template <class T>
-T load(void* base, uint64_t off) {
-  return *reinterpret_cast<volatile T*>(static_cast<std::byte*>(base) + off);
+T RegionMapping::load(uint64_t offset) const {
+  check(offset, sizeof(T));
+  return *reinterpret_cast<volatile T*>(bytes() + offset);
 }
 template <class T>
-void store(void* base, uint64_t off, T v) {
-  *reinterpret_cast<volatile T*>(static_cast<std::byte*>(base) + off) = v;
+void RegionMapping::store(uint64_t offset, T v) const {
+  check(offset, sizeof(T));
+  *reinterpret_cast<volatile T*>(bytes() + offset) = v;
 }
-}  // namespace
 
 uint8_t RegionMapping::read8(uint64_t offset) const {
-  check(offset, 1);
-  return load<uint8_t>(addr_, offset);
+  return load<uint8_t>(offset);
 }
 uint16_t RegionMapping::read16(uint64_t offset) const {
-  check(offset, 2);
-  return load<uint16_t>(addr_, offset);
+  return load<uint16_t>(offset);
 }
 uint32_t RegionMapping::read32(uint64_t offset) const {
-  check(offset, 4);
-  return load<uint32_t>(addr_, offset);
+  return load<uint32_t>(offset);
 }
 uint64_t RegionMapping::read64(uint64_t offset) const {
-  check(offset, 8);
-  return load<uint64_t>(addr_, offset);
+  return load<uint64_t>(offset);
 }
 void RegionMapping::write8(uint64_t offset, uint8_t v) const {
-  check(offset, 1);
-  store(addr_, offset, v);
+  store(offset, v);
 }
 void RegionMapping::write16(uint64_t offset, uint16_t v) const {
-  check(offset, 2);
-  store(addr_, offset, v);
+  store(offset, v);
 }
 void RegionMapping::write32(uint64_t offset, uint32_t v) const {
-  check(offset, 4);
-  store(addr_, offset, v);
+  store(offset, v);
 }
 void RegionMapping::write64(uint64_t offset, uint64_t v) const {
-  check(offset, 8);
-  store(addr_, offset, v);
+  store(offset, v);
 }
 
 }  // namespace uvfio::driver

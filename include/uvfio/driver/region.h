@@ -93,6 +93,11 @@ class RegionMapping {
   RegionMapping(std::shared_ptr<detail::DeviceCore> core, void* addr, size_t size,
                 uint64_t region_offset);
   void check(uint64_t offset, unsigned size) const;
+  /// check(), then the volatile access itself (defined in region_mapping.cpp, its only user).
+  template <class T>
+  T load(uint64_t offset) const;
+  template <class T>
+  void store(uint64_t offset, T v) const;
 
   std::shared_ptr<detail::DeviceCore> core_;
   void* addr_ = nullptr;
