@@ -3,6 +3,8 @@
 // file per capability (pm_, msi_, msix_, express_capability.cpp).
 #pragma once
 
+#include <linux/pci_regs.h>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -88,6 +90,18 @@ struct ConfigSpace::Impl {
   void bar_fixup();
 
   // --- capabilities (one file each) ---
+  /// A capability's ID and next pointer in the function (both read-only).
+  void define_cap_header(size_t pos, uint8_t id, uint8_t next) {
+    phys.define(pos + PCI_CAP_LIST_ID, 1, id);
+    phys.define(pos + PCI_CAP_LIST_NEXT, 1, next);
+  }
+  /// Claims a capability's `length` bytes in the permission table for `id`, its next pointer
+  /// virtualized (the kernel's chain as vconfig holds it).
+  void claim_cap(size_t pos, size_t length, uint8_t id) {
+    perms.claim(pos, length, id);
+    perms.set8(pos + PCI_CAP_LIST_NEXT, 0xff, 0);
+  }
+
   static size_t pm_length();
   void init_pm(size_t pos, uint8_t next, const PmSpec& spec);
   void pm_write(size_t pos, unsigned count, uint32_t val, size_t offset, Pending& ev);

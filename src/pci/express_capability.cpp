@@ -39,8 +39,7 @@ void ConfigSpace::Impl::init_exp(size_t pos, uint8_t next, const ExpressSpec& sp
   exp_pos = static_cast<uint8_t>(pos);
   exp = spec;
   const bool link = spec.port_type != PCI_EXP_TYPE_RC_END;
-  phys.define(pos + PCI_CAP_LIST_ID, 1, PCI_CAP_ID_EXP);
-  phys.define(pos + PCI_CAP_LIST_NEXT, 1, next);
+  define_cap_header(pos, PCI_CAP_ID_EXP, next);
   phys.define(pos + PCI_EXP_FLAGS, 2, 2U | uint32_t{spec.port_type} << 4);
   phys.define(pos + PCI_EXP_DEVCAP, 4, PCI_EXP_DEVCAP_RBER | (spec.flr ? PCI_EXP_DEVCAP_FLR : 0));
   phys.define(pos + PCI_EXP_DEVCTL, 2, kDevctlReset, kDevctlWritable);
@@ -56,8 +55,7 @@ void ConfigSpace::Impl::init_exp(size_t pos, uint8_t next, const ExpressSpec& sp
   phys.define(pos + PCI_EXP_DEVCAP2, 4, 0);
   phys.define(pos + PCI_EXP_DEVCTL2, 2, 0);
 
-  perms.claim(pos, exp_length(spec), PCI_CAP_ID_EXP);
-  perms.set8(pos + PCI_CAP_LIST_NEXT, 0xff, 0);
+  claim_cap(pos, exp_length(spec), PCI_CAP_ID_EXP);
   perms.set16(pos + PCI_EXP_DEVCTL,
               PCI_EXP_DEVCTL_BCR_FLR | PCI_EXP_DEVCTL_PAYLOAD | PCI_EXP_DEVCTL_READRQ,
               static_cast<uint16_t>(~PCI_EXP_DEVCTL_PHANTOM));

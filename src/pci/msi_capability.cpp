@@ -37,8 +37,7 @@ void ConfigSpace::Impl::init_msi(size_t pos, uint8_t next, const MsiSpec& spec) 
   uint32_t flags = mmc << 1;
   if (spec.address64) flags |= PCI_MSI_FLAGS_64BIT;
   if (spec.per_vector_mask) flags |= PCI_MSI_FLAGS_MASKBIT;
-  phys.define(pos + PCI_CAP_LIST_ID, 1, PCI_CAP_ID_MSI);
-  phys.define(pos + PCI_CAP_LIST_NEXT, 1, next);
+  define_cap_header(pos, PCI_CAP_ID_MSI, next);
   phys.define(pos + PCI_MSI_FLAGS, 2, flags, PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE);
   phys.define(pos + PCI_MSI_ADDRESS_LO, 4, 0, 0xfffffffc);
   const uint32_t vectors = spec.vectors == 32 ? kAll : (1U << spec.vectors) - 1;
@@ -50,8 +49,7 @@ void ConfigSpace::Impl::init_msi(size_t pos, uint8_t next, const MsiSpec& spec) 
     phys.define(msi_pending_pos(), 4, 0);  // set by the device only
   }
 
-  perms.claim(pos, msi_length(spec), PCI_CAP_ID_MSI);
-  perms.set8(pos + PCI_CAP_LIST_NEXT, 0xff, 0);
+  claim_cap(pos, msi_length(spec), PCI_CAP_ID_MSI);
   // The whole low byte of Message Control is virtualized and writable, including the read-only
   // Multiple Message Capable and 64-bit bits (kernel quirk: a driver's write lands in vconfig
   // and reads back). Enable and QSIZE are fixed up by the write handler.

@@ -14,15 +14,13 @@ size_t ConfigSpace::Impl::msix_length() {
 void ConfigSpace::Impl::init_msix(size_t pos, uint8_t next, const MsixSpec& spec) {
   msix_pos = static_cast<uint8_t>(pos);
   msix = spec;
-  phys.define(pos + PCI_CAP_LIST_ID, 1, PCI_CAP_ID_MSIX);
-  phys.define(pos + PCI_CAP_LIST_NEXT, 1, next);
+  define_cap_header(pos, PCI_CAP_ID_MSIX, next);
   phys.define(pos + PCI_MSIX_FLAGS, 2, (spec.vectors - 1) & PCI_MSIX_FLAGS_QSIZE,
               PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
   phys.define(pos + PCI_MSIX_TABLE, 4, spec.table_offset | spec.table_bar);
   phys.define(pos + PCI_MSIX_PBA, 4, spec.pba_offset | spec.pba_bar);
 
-  perms.claim(pos, PCI_CAP_MSIX_SIZEOF, PCI_CAP_ID_MSIX);
-  perms.set8(pos + PCI_CAP_LIST_NEXT, 0xff, 0);
+  claim_cap(pos, PCI_CAP_MSIX_SIZEOF, PCI_CAP_ID_MSIX);
   // Deliberate difference: the kernel drops every write here, because the host owns the real
   // table. uvfio emulates the table (per-vector masks and the PBA) for the driver, so it also lets
   // the driver set the Function Mask, passed through to the function.

@@ -14,8 +14,7 @@ size_t ConfigSpace::Impl::pm_length() {
 void ConfigSpace::Impl::init_pm(size_t pos, uint8_t next, const PmSpec& spec) {
   pm_pos = static_cast<uint8_t>(pos);
   pm = spec;
-  phys.define(pos + PCI_CAP_LIST_ID, 1, PCI_CAP_ID_PM);
-  phys.define(pos + PCI_CAP_LIST_NEXT, 1, next);
+  define_cap_header(pos, PCI_CAP_ID_PM, next);
   // Version 3 (PM 1.2); no D1/D2, no PME.
   phys.define(pos + PCI_PM_PMC, 2, 3);
   phys.define(pos + PCI_PM_CTRL, 2, spec.no_soft_reset ? PCI_PM_CTRL_NO_SOFT_RESET : 0,
@@ -23,8 +22,7 @@ void ConfigSpace::Impl::init_pm(size_t pos, uint8_t next, const PmSpec& spec) {
   phys.define(pos + PCI_PM_PPB_EXTENSIONS, 1, 0);
   phys.define(pos + PCI_PM_DATA_REGISTER, 1, 0);
 
-  perms.claim(pos, PCI_PM_SIZEOF, PCI_CAP_ID_PM);
-  perms.set8(pos + PCI_CAP_LIST_NEXT, 0xff, 0);
+  claim_cap(pos, PCI_PM_SIZEOF, PCI_CAP_ID_PM);
   // PME cannot reach the driver: PME_Support, PME_En and PME_Status are virtualized (and zeroed
   // in vconfig); the power state is set through the write handler, not the table.
   perms.set16(pos + PCI_PM_PMC, PCI_PM_CAP_PME_MASK, 0);
