@@ -17,6 +17,7 @@
 #include "vfio/group.h"
 #include "vfio/host.h"
 #include "vfio/hot_reset.h"
+#include "vfio/user_copy.h"
 #include "vfio/vfio_device.h"
 
 namespace uvfio::vfio {
@@ -28,20 +29,6 @@ namespace {
 // The kernel's dev_set->lock: serializes opening, binding, attaching and closing of devices
 // through their cdev (one lock for all devices; these are rare control operations).
 std::mutex g_dev_set_mu;
-
-bool bad_uptr(unsigned long p) {
-  return p < 4096;
-}
-
-template <class T>
-void copy_in(T& dst, unsigned long uaddr, size_t len) {
-  std::memcpy(&dst, reinterpret_cast<const void*>(uaddr), len);
-}
-
-template <class T>
-void copy_out(unsigned long uaddr, const T& src) {
-  std::memcpy(reinterpret_cast<void*>(uaddr), &src, sizeof(src));
-}
 
 }  // namespace
 

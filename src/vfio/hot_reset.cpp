@@ -17,6 +17,7 @@
 #include "vfio/fd_table.h"
 #include "vfio/group.h"
 #include "vfio/host.h"
+#include "vfio/user_copy.h"
 #include "vfio/vfio_device.h"
 
 namespace uvfio::vfio {
@@ -27,10 +28,6 @@ namespace {
 
 // The kernel's dev_set->lock for PCI devices: one for all buses (hot resets are rare).
 std::mutex g_dev_set_mu;
-
-bool bad_uptr(unsigned long p) {
-  return p < 4096;
-}
 
 // Parses exactly `digits` hex digits.
 bool parse_hex(std::string_view s, size_t digits, unsigned* out) {

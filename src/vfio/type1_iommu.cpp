@@ -38,6 +38,7 @@
 #include "vfio/group.h"
 #include "vfio/host.h"
 #include "vfio/iommu_backend.h"
+#include "vfio/user_copy.h"
 
 namespace uvfio::vfio {
 namespace {
@@ -70,17 +71,6 @@ unsigned ffs64(uint64_t v) {
 bool bitmap_size_ok(uint64_t npages, uint64_t bitmap_size) {
   return npages != 0 && bitmap_size != 0 && bitmap_size <= kDirtyBitmapSizeMax &&
          bitmap_size >= dirty_bitmap_bytes(npages);
-}
-
-// copy_from_user / copy_to_user of a struct prefix. A null user pointer stands for a faulting
-// one (EFAULT); any other address is trusted to be readable/writable for the length given.
-template <class T>
-void copy_in(T& dst, unsigned long uaddr, size_t len) {
-  std::memcpy(&dst, reinterpret_cast<const void*>(uaddr), len);
-}
-template <class T>
-void copy_out(unsigned long uaddr, const T& src, size_t len) {
-  std::memcpy(reinterpret_cast<void*>(uaddr), &src, len);
 }
 
 // The user's dirty bitmap (struct vfio_bitmap.data): u64 words, possibly unaligned.
