@@ -17,4 +17,10 @@ inline std::string describe_no_room(uint64_t length, uint64_t align, uint64_t li
                      length, align, limit);
 }
 
+/// An unmap that removed fewer bytes than asked for.
+inline std::string describe_short_unmap(uint64_t iova, uint64_t length, uint64_t unmapped) {
+  return describe_range(iova, length) + ": only " + std::to_string(unmapped) +
+         " bytes were unmapped";
+}
+
 }  // namespace uvfio::driver::detail

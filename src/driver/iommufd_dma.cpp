@@ -87,9 +87,7 @@ void IommufdDmaTransport::unmap(uint64_t iova, uint64_t length) {
           describe_range(iova, length));
   iovas_.erase(iova);
   if (u.length != length) {
-    throw Error("IOMMU_IOAS_UNMAP", target_, EIO,
-                describe_range(iova, length) + ": only " + std::to_string(u.length) +
-                    " bytes were unmapped");
+    throw Error("IOMMU_IOAS_UNMAP", target_, EIO, describe_short_unmap(iova, length, u.length));
   }
 }
 

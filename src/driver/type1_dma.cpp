@@ -108,9 +108,7 @@ void Type1DmaTransport::unmap(uint64_t iova, uint64_t length) {
           "VFIO_IOMMU_UNMAP_DMA", target_, describe_range(iova, length));
   iovas_.erase(iova);
   if (u.size != length) {
-    throw Error(
-        "VFIO_IOMMU_UNMAP_DMA", target_, EIO,
-        describe_range(iova, length) + ": only " + std::to_string(u.size) + " bytes were unmapped");
+    throw Error("VFIO_IOMMU_UNMAP_DMA", target_, EIO, describe_short_unmap(iova, length, u.size));
   }
 }
 
