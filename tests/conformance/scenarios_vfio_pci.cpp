@@ -141,7 +141,7 @@ Step set_irqs(const std::string& what, IrqSet s, long expect) {
         hdr.start = s.start;
         hdr.count = s.count;
         std::memcpy(buf.data(), &hdr, sizeof hdr);
-        std::memcpy(buf.data() + sizeof hdr, payload.data(), payload.size());
+        if (!payload.empty()) std::memcpy(buf.data() + sizeof hdr, payload.data(), payload.size());
         return e.ioctl("dev", VFIO_DEVICE_SET_IRQS, buf.data());
       },
       expect);
