@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include "devices/bare_pci_device.h"
 #include "uvfio/devices/edu.h"
 #include "uvfio/pci/device_model.h"
 #include "vfio/emulated_system.h"
@@ -31,9 +30,15 @@ class EmulatedProvider : public Provider {
     auto w = std::make_unique<EmulatedWorld>();
     w->host = std::make_shared<Host>(opts);
     Host& h = *w->host;
+    // Every device is uvfio's edu behind its vfio-pci core, as the kernel world's are QEMU's edu.
     auto dev = [](const std::string& name, bool iommu = true) {
-      return DeviceSpec{name, DriverState::kVfio, std::make_shared<devices::BarePciDevice>(),
-                        iommu};
+      std::shared_ptr<VfioDeviceOps> ops;
+      if (auto model = devices::make_edu_device(); model.ok()) {
+        if (auto core = pci::make_vfio_pci_device(std::move(*model)); core.ok()) {
+          ops = std::move(*core);
+        }
+      }
+      return DeviceSpec{name, DriverState::kVfio, std::move(ops), iommu};
     };
     auto group_path = [&](int id, bool noiommu) {
       return (noiommu ? "/dev/vfio/noiommu-" : "/dev/vfio/") + std::to_string(id);
@@ -44,13 +49,9 @@ class EmulatedProvider : public Provider {
     const std::string d1 = "0000:00:03.0", d2 = "0000:00:04.0";
     switch (setup) {
       case Setup::kEduDevice: {
-        // uvfio's edu behind its vfio-pci core, where the kernel world has QEMU's edu.
-        auto model = devices::make_edu_device();
-        if (!model.ok()) return nullptr;
-        auto ops = pci::make_vfio_pci_device(std::move(*model));
-        if (!ops.ok()) return nullptr;
-        w->group =
-            group_path(*h.add_device({d1, DriverState::kVfio, std::move(*ops), true}), false);
+        DeviceSpec spec = dev(d1);
+        if (!spec.ops) return nullptr;
+        w->group = group_path(*h.add_device(std::move(spec)), false);
         w->device = d1;
         w->cdev = cdev_path(d1);
         break;
