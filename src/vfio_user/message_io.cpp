@@ -1,0 +1,207 @@
+#include "vfio_user/message_io.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace uvfio::vfio_user {
+namespace {
+
+constexpr size_t kScmMaxFd = 253;  // the kernel's SCM_MAX_FD
+constexpr size_t kReadChunk = 64 * 1024;
+
+// Waits until `fd` is ready for `events`; 0, -ETIMEDOUT or -errno.
+int wait_ready(int fd, short events, int timeout_ms) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    const int n = ::poll(&p, 1, timeout_ms);
+    if (n > 0) return 0;
+    if (n == 0) return -ETIMEDOUT;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+}  // namespace
+
+int send_message(int fd, Header hdr, std::span<const std::span<const uint8_t>> pieces,
+                 std::span<const int> fds, int timeout_ms) {
+  if (fds.size() > kScmMaxFd) return -EINVAL;
+  uint64_t total = sizeof(Header);
+  for (auto p : pieces) total += p.size();
+  if (total > UINT32_MAX) return -EMSGSIZE;
+  hdr.msg_size = static_cast<uint32_t>(total);
+
+  std::vector<iovec> iov;
+  iov.reserve(pieces.size() + 1);
+  iov.push_back({&hdr, sizeof(hdr)});
+  for (auto p : pieces) {
+    if (!p.empty()) iov.push_back({const_cast<uint8_t*>(p.data()), p.size()});
+  }
+  std::vector<char> control;
+  msghdr mh{};
+  if (!fds.empty()) {
+    control.resize(CMSG_SPACE(fds.size() * sizeof(int)));
+    mh.msg_control = control.data();
+    mh.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  }
+  size_t first = 0;  // first iovec not fully sent
+  while (first < iov.size()) {
+    mh.msg_iov = &iov[first];
+    mh.msg_iovlen = iov.size() - first;
+    const ssize_t n = ::sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (int rc = wait_ready(fd, POLLOUT, timeout_ms); rc < 0) return rc;
+        continue;
+      }
+      return -errno;
+    }
+    // The fds went with the first byte; never send them twice.
+    mh.msg_control = nullptr;
+    mh.msg_controllen = 0;
+    auto left = static_cast<size_t>(n);
+    while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+    if (first < iov.size()) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
+  }
+  return 0;
+}
+
+int send_message(int fd, Message& m, int timeout_ms) {
+  std::vector<int> raw;
+  raw.reserve(m.fds.size());
+  for (const auto& f : m.fds) raw.push_back(f.get());
+  const std::span<const uint8_t> piece(m.payload);
+  const int rc = send_message(fd, m.hdr, std::span(&piece, 1), raw, timeout_ms);
+  if (rc == 0) m.hdr.msg_size = static_cast<uint32_t>(sizeof(Header) + m.payload.size());
+  return rc;
+}
+
+MessageReader::MessageReader(uint32_t max_size, size_t max_fds)
+    : max_size_(std::max<uint32_t>(max_size, sizeof(Header))), max_fds_(max_fds) {}
+
+// Reads once into the buffer. 1: bytes arrived, 0: EOF, -EAGAIN/-ETIMEDOUT: nothing yet.
+int MessageReader::fill(int fd, int timeout_ms) {
+  if (timeout_ms != 0) {
+    if (int rc = wait_ready(fd, POLLIN, timeout_ms); rc < 0) return rc == -ETIMEDOUT ? -EAGAIN : rc;
+  }
+  const size_t start = buf_.size();
+  buf_.resize(start + kReadChunk);
+  iovec iov{buf_.data() + start, kReadChunk};
+  std::vector<char> control(CMSG_SPACE(max_fds_ * sizeof(int)));
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (max_fds_ > 0) {
+    mh.msg_control = control.data();
+    mh.msg_controllen = control.size();
+  }
+  ssize_t n;
+  do {
+    n = ::recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    const int err = errno;
+    buf_.resize(start);
+    return (err == EAGAIN || err == EWOULDBLOCK) ? -EAGAIN : -err;
+  }
+  buf_.resize(start + static_cast<size_t>(n));
+  // Collect fds (also on EOF: a peer may send fds and close).
+  std::vector<UniqueFd> got;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int raw;
+      std::memcpy(&raw, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      got.emplace_back(raw);
+    }
+  }
+  const bool truncated = (mh.msg_flags & MSG_CTRUNC) != 0;
+  if (!got.empty() || truncated) {
+    // A sender attaches fds to its message's first byte and the kernel ends a read after the
+    // segment that carried them: they belong to the last message starting before this read's
+    // end (the one in progress if none starts inside it).
+    size_t owner = 0;
+    for (size_t pos = 0; pos < buf_.size();) {
+      owner = pos;
+      if (buf_.size() - pos < sizeof(Header)) break;
+      Header h;
+      std::memcpy(&h, buf_.data() + pos, sizeof(h));
+      if (h.msg_size < sizeof(Header) || h.msg_size > max_size_) break;
+      pos += h.msg_size;
+    }
+    if (got.empty()) fds_.push_back({owner, UniqueFd(), true});
+    for (auto& f : got) fds_.push_back({owner, std::move(f), truncated});
+  }
+  return n > 0 ? 1 : 0;
+}
+
+MessageReader::Status MessageReader::take(Message& out) {
+  if (buf_.size() < sizeof(Header)) return Status::kAgain;
+  Header h;
+  std::memcpy(&h, buf_.data(), sizeof(h));
+  if (h.msg_size < sizeof(Header) || h.msg_size > max_size_) {
+    bad_header_ = h;
+    error_ = -EMSGSIZE;
+    return Status::kError;
+  }
+  if (buf_.size() < h.msg_size) return Status::kAgain;
+  out = Message{};
+  out.hdr = h;
+  out.payload.assign(buf_.begin() + sizeof(Header), buf_.begin() + h.msg_size);
+  buf_.erase(buf_.begin(), buf_.begin() + h.msg_size);
+  // Hand over this message's fds; shift the others to the new buffer origin.
+  std::vector<PendingFd> rest;
+  for (auto& p : fds_) {
+    if (p.pos < h.msg_size) {
+      if (p.truncated) out.fds_truncated = true;
+      if (p.fd.valid()) out.fds.push_back(std::move(p.fd));
+    } else {
+      rest.push_back({p.pos - h.msg_size, std::move(p.fd), p.truncated});
+    }
+  }
+  fds_ = std::move(rest);
+  return Status::kMessage;
+}
+
+MessageReader::Status MessageReader::read(int fd, Message& out, int timeout_ms) {
+  error_ = 0;
+  for (;;) {
+    if (Status s = take(out); s != Status::kAgain) return s;
+    const int rc = fill(fd, timeout_ms);
+    if (rc == 1) continue;
+    if (rc == -EAGAIN) return Status::kAgain;
+    if (rc == 0) {
+      if (buf_.empty()) return Status::kClosed;
+      error_ = -EPROTO;
+      return Status::kError;
+    }
+    error_ = rc;
+    return Status::kError;
+  }
+}
+
+void MessageReader::resync(int fd) {
+  buf_.clear();
+  fds_.clear();
+  char sink[4096];
+  for (;;) {
+    const ssize_t n = ::recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && errno == EINTR)) continue;
+    break;
+  }
+}
+
+}  // namespace uvfio::vfio_user

@@ -1,0 +1,72 @@
+// Message I/O on a vfio-user stream socket: whole messages out (header, payload and fds in one
+// sendmsg, so libvfio-user's single-recv reader sees them together) and messages reassembled from
+// a stream in (buffered, non-blocking friendly, fds attributed to the message they came with).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "vfio_user/message.h"
+
+namespace uvfio::vfio_user {
+
+/// Sends `m` on the stream socket `fd` with msg_size filled in: one sendmsg carrying the fds
+/// (SCM_RIGHTS on the first byte), then the rest of a partial send without them. A full socket
+/// buffer is waited out with poll for up to `timeout_ms` (-1: forever). Returns 0, or -errno:
+/// EPIPE/ECONNRESET when the peer is gone, ETIMEDOUT when it stopped reading, EMSGSIZE if the
+/// message exceeds 4 GiB, EINVAL for more than 253 fds (SCM_MAX_FD).
+int send_message(int fd, Message& m, int timeout_ms = -1);
+/// The same for a header and payload pieces the caller holds (no copy of the data).
+int send_message(int fd, Header hdr, std::span<const std::span<const uint8_t>> pieces,
+                 std::span<const int> fds, int timeout_ms = -1);
+
+/// Reassembles messages from one stream socket. Reads up to 64 KiB at a time, so one recvmsg
+/// usually brings a whole small message (a round trip costs no more syscalls than a raw
+/// ping-pong). Not thread-safe: one reader per socket, used by one thread at a time.
+class MessageReader {
+ public:
+  enum class Status {
+    kMessage,  // `out` holds a whole message
+    kAgain,    // no whole message yet (non-blocking socket drained, or timeout)
+    kClosed,   // the peer closed the stream at a message boundary
+    kError,    // error(): see below; the connection cannot be trusted further unless resync()
+  };
+  /// `max_size`: largest msg_size accepted; `max_fds`: most fds one message may carry.
+  explicit MessageReader(uint32_t max_size = kMaxMessageSize, size_t max_fds = 16);
+
+  /// Returns the next whole message, reading from `fd` as needed. With `timeout_ms` >= 0 it
+  /// waits at most that long for data (poll) and returns kAgain when nothing complete arrived;
+  /// with -1 it blocks; with 0 it never waits (for non-blocking event loops).
+  /// kError with error() = -EPROTO: the stream ended inside a message; -EMSGSIZE: msg_size is
+  /// below 16 or above max_size (header() holds the offending header, so a reply can name it);
+  /// or -errno of recvmsg/poll.
+  Status read(int fd, Message& out, int timeout_ms = 0);
+  int error() const { return error_; }
+  const Header& header() const { return bad_header_; }
+  /// Bytes of an incomplete message are buffered (a peer that stops mid-message).
+  bool partial() const { return !buf_.empty(); }
+  /// After a framing error or a stalled partial message: drops what is buffered and whatever
+  /// the socket holds right now, so the next message a well-behaved peer sends is read cleanly.
+  void resync(int fd);
+
+ private:
+  Status take(Message& out);
+  int fill(int fd, int timeout_ms);
+
+  uint32_t max_size_;
+  size_t max_fds_;
+  std::vector<uint8_t> buf_;  // unconsumed bytes, starting at a message boundary
+  // fds received, each with the buffer position (bytes before it in buf_) where the read that
+  // brought it began; they belong to the message starting at or after that position first.
+  struct PendingFd {
+    size_t pos;
+    UniqueFd fd;
+    bool truncated;
+  };
+  std::vector<PendingFd> fds_;
+  int error_ = 0;
+  Header bad_header_{};
+};
+
+}  // namespace uvfio::vfio_user
