@@ -6,7 +6,9 @@ set -euo pipefail
 pkgs=(g++ cmake ninja-build make pkg-config git
       libgtest-dev libgmock-dev libbenchmark-dev
       libfmt-dev nlohmann-json3-dev libcli11-dev
-      clang-format clang-tidy "$@")
+      clang-format clang-tidy
+      clang libclang-rt-14-dev  # libFuzzer (libclang_rt.fuzzer) for make test-fuzz
+      "$@")
 
 missing=()
 for p in "${pkgs[@]}"; do
