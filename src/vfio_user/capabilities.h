@@ -29,12 +29,12 @@ struct Capabilities {
 inline constexpr uint32_t kMaxMsgFdsLimit = 1024;           // libvfio-user's bound
 inline constexpr uint64_t kMaxDataXferLimit = 64ull << 20;  // QEMU's bound
 
-/// Parses `json` (the VERSION payload after major/minor, without its NUL; may be empty: all
+/// Parses `text` (the VERSION payload after major/minor, without its NUL; may be empty: all
 /// defaults). EINVAL, with `*why` set, for malformed JSON, a non-object, wrong value types
 /// (integers must be JSON integers, flags booleans), values out of range (max_msg_fds >
 /// kMaxMsgFdsLimit, max_data_xfer_size of 0 or > kMaxDataXferLimit, pgsizes without a bit at or
 /// above 4 KiB, a twin_socket fd_index without supported=true). Unknown keys are ignored.
-Result<Capabilities> parse_capabilities(std::string_view json, std::string* why = nullptr);
+Result<Capabilities> parse_capabilities(std::string_view text, std::string* why = nullptr);
 
 /// `{"capabilities":{...}}` with every key of `caps` (twin_socket and migration only when set).
 std::string to_json(const Capabilities& caps);

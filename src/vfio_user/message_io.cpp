@@ -11,7 +11,7 @@ namespace uvfio::vfio_user {
 namespace {
 
 constexpr size_t kScmMaxFd = 253;  // the kernel's SCM_MAX_FD
-constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kReadChunk = size_t{64} * 1024;
 
 // Waits until `fd` is ready for `events`; 0, -ETIMEDOUT or -errno.
 int wait_ready(int fd, short events, int timeout_ms) {
