@@ -146,51 +146,82 @@ Result<void> Access::detach() {
   return {};
 }
 
+// A piece of a transfer that lands in remote memory: done by callback after the read section.
+struct RemotePiece {
+  std::shared_ptr<Pages> pages;  // keeps the callbacks alive past an unmap
+  uint64_t source_offset;        // within the memory source
+  uint64_t buf_offset;           // within the caller's buffer
+  uint64_t length;
+};
+
 // A device read or write of [iova, iova+length): checks the whole range first, then calls
 // copy(host, offset, n) for each host-contiguous piece (offset into the caller's buffer), all in
-// one read section so no piece can be unmapped underneath. Writes mark pages dirty.
-template <class Copy>
+// one read section so no piece can be unmapped underneath. Pieces in remote memory are collected
+// and handed to remote(memory, source_offset, buf_offset, n) after the section: those calls may
+// block on another process, and a read section must never wait (an unmap waits for it). Writes
+// mark pages dirty.
+template <class Copy, class Remote>
 static Result<void> transfer(Access::Core& core, uint64_t iova, size_t length, uint32_t perm,
-                             Copy&& copy) {
+                             Copy&& copy, Remote&& remote) {
   if (length == 0) return Errno{EINVAL};
   const uint64_t last = iova + (length - 1);
   if (last < iova) return Errno{EOVERFLOW};
-  ReadSection rs;
-  IoasState* s = core.state.load(std::memory_order_acquire);
-  if (s == nullptr) return Errno{ENOENT};
-  const bool track = (perm & kPermWrite) && s->dirty_tracking.load(std::memory_order_acquire);
-  Area* a = s->lookup(iova);
-  // Fast path: one area, allowed, not being torn down.
-  if (a != nullptr && last <= a->last && (a->perm & perm) == perm &&
-      !a->prevent_access.load(std::memory_order_relaxed)) {
-    copy(a->host(iova), 0, length);
-    if (track) a->mark_dirty(iova, last);
-    return {};
+  std::vector<RemotePiece> remote_pieces;
+  {
+    ReadSection rs;
+    IoasState* s = core.state.load(std::memory_order_acquire);
+    if (s == nullptr) return Errno{ENOENT};
+    const bool track = (perm & kPermWrite) && s->dirty_tracking.load(std::memory_order_acquire);
+    Area* a = s->lookup(iova);
+    // Fast path: one area of local memory, allowed, not being torn down.
+    if (a != nullptr && last <= a->last && (a->perm & perm) == perm &&
+        !a->prevent_access.load(std::memory_order_relaxed) && a->pages->remote() == nullptr) {
+      copy(a->host(iova), 0, length);
+      if (track) a->mark_dirty(iova, last);
+      return {};
+    }
+    if (int err = check_range(*s, iova, last, perm)) return Errno{err};
+    for (uint64_t at = iova;;) {
+      a = s->lookup(at);
+      if (a == nullptr) return Errno{ENOENT};  // unmapped since the check, by a racing unmap
+      const uint64_t end = std::min(a->last, last);
+      if (a->pages->remote() != nullptr) {
+        remote_pieces.push_back(
+            {a->pages, a->pages_offset + (at - a->iova), at - iova, end - at + 1});
+      } else {
+        copy(a->host(at), at - iova, end - at + 1);
+      }
+      if (track) a->mark_dirty(at, end);
+      if (end == last) break;
+      at = end + 1;
+    }
   }
-  if (int err = check_range(*s, iova, last, perm)) return Errno{err};
-  for (uint64_t at = iova;;) {
-    a = s->lookup(at);
-    if (a == nullptr) return Errno{ENOENT};  // unmapped since the check, by a racing unmap
-    const uint64_t end = std::min(a->last, last);
-    copy(a->host(at), at - iova, end - at + 1);
-    if (track) a->mark_dirty(at, end);
-    if (end == last) return {};
-    at = end + 1;
+  for (const RemotePiece& p : remote_pieces) {
+    if (int rc = remote(*p.pages->remote(), p.source_offset, p.buf_offset, p.length); rc < 0) {
+      return Errno{-rc};
+    }
   }
+  return {};
 }
 
 Result<void> Access::read(uint64_t iova, void* dst, size_t length) {
   auto* out = static_cast<std::byte*>(dst);
   return transfer(
       *core_, iova, length, kPermRead,
-      [out](std::byte* host, uint64_t off, uint64_t n) { std::memcpy(out + off, host, n); });
+      [out](std::byte* host, uint64_t off, uint64_t n) { std::memcpy(out + off, host, n); },
+      [out](RemoteMemory& m, uint64_t src_off, uint64_t off, uint64_t n) {
+        return m.read(src_off, out + off, n);
+      });
 }
 
 Result<void> Access::write(uint64_t iova, const void* src, size_t length) {
   const auto* in = static_cast<const std::byte*>(src);
   return transfer(
       *core_, iova, length, kPermWrite,
-      [in](std::byte* host, uint64_t off, uint64_t n) { std::memcpy(host, in + off, n); });
+      [in](std::byte* host, uint64_t off, uint64_t n) { std::memcpy(host, in + off, n); },
+      [in](RemoteMemory& m, uint64_t dst_off, uint64_t off, uint64_t n) {
+        return m.write(dst_off, in + off, n);
+      });
 }
 
 Result<Translation> Access::translate(uint64_t iova) {
@@ -222,6 +253,8 @@ Result<std::vector<PinnedSegment>> Access::pin(uint64_t iova, uint64_t length, u
     if (a == nullptr) return Errno{ENOENT};
     if (a->prevent_access.load(std::memory_order_acquire)) return Errno{EINVAL};
     if ((a->perm & need) != need) return Errno{EPERM};
+    // Memory reached only by messages has no host page to hold (as GUP fails on a VM_IO range).
+    if (a->pages->remote() != nullptr) return Errno{EFAULT};
     const uint64_t end = std::min(a->last, last);
     std::byte* host = a->host(at);
     if (!segs.empty() && segs.back().host + segs.back().length == host) {

@@ -95,9 +95,11 @@ static Result<void> insert_pieces(IoasState& s, const std::vector<Piece>& pieces
   const uint32_t perm = perm_of(flags);
   for (const Piece& p : pieces) {
     if ((perm & kPermWrite) && !p.pages->writable()) return Errno{EPERM};
-    if (reinterpret_cast<uintptr_t>(p.pages->base() + p.offset) & (s.page_size - 1)) {
-      return Errno{EINVAL};
-    }
+    // Remote memory has no host address: its offset alone must be aligned.
+    const uintptr_t host = p.pages->remote() != nullptr
+                               ? p.offset
+                               : reinterpret_cast<uintptr_t>(p.pages->base() + p.offset);
+    if (host & (s.page_size - 1)) return Errno{EINVAL};
   }
   std::vector<Area*> added;
   for (const Piece& p : pieces) {
@@ -116,7 +118,8 @@ Result<uint64_t> Ioas::map(const MemorySource& src, uint64_t iova, uint32_t flag
   IoasState& s = *state_;
   const uint64_t length = src.length();
   const uint64_t mask = s.page_size - 1;
-  const uint64_t addr = src.is_file() ? src.offset() : reinterpret_cast<uintptr_t>(src.addr());
+  const uint64_t addr =
+      src.is_file() || src.is_remote() ? src.offset() : reinterpret_cast<uintptr_t>(src.addr());
   if (fe == Frontend::kIommufd) {
     // iommufd_ioas_map, then iopt_alloc_pages.
     if (flags & ~kMapFlagsMask) return Errno{EOPNOTSUPP};
@@ -137,7 +140,7 @@ Result<uint64_t> Ioas::map(const MemorySource& src, uint64_t iova, uint32_t flag
   Result<uint64_t> r = Errno{EINVAL};
   {
     std::unique_lock lk(s.mu);
-    r = place(s, length, iova, flags, fe, src.is_file() ? 0 : addr, 1);
+    r = place(s, length, iova, flags, fe, src.is_file() || src.is_remote() ? 0 : addr, 1);
     if (!r) return r;
     // iopt_insert_area's page-offset rule, checked before the memory is pinned.
     if (addr & mask) return Errno{EINVAL};
@@ -177,7 +180,9 @@ Result<uint64_t> Ioas::copy_from(Ioas& src, uint64_t src_iova, uint64_t length, 
       if (end == last) break;
       at = end + 1;
     }
-    hint = reinterpret_cast<uintptr_t>(pieces.front().pages->base() + pieces.front().offset);
+    const Piece& f = pieces.front();
+    hint =
+        f.pages->remote() != nullptr ? 0 : reinterpret_cast<uintptr_t>(f.pages->base() + f.offset);
   }
 
   IoasState& s = *state_;

@@ -33,6 +33,11 @@ Result<std::shared_ptr<Pages>> Pages::create(const MemorySource& src, bool writa
   p->length_ = src.length();
   p->writable_ = writable;
   uint64_t key_offset = 0;  // where the source's first byte is in the key's page numbering
+  if (src.is_remote()) {
+    // Nothing of it is in this process, so nothing is pinned or charged.
+    p->remote_ = src.remote();
+    return p;
+  }
   if (src.is_file()) {
     struct stat st {};
     if (fault::should_fail("pages: fstat")) return Errno{EBADF};

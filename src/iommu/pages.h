@@ -23,7 +23,10 @@ class Pages {
   Pages(const Pages&) = delete;
   Pages& operator=(const Pages&) = delete;
 
+  /// Host address of the first byte; nullptr for remote memory (use remote()).
   std::byte* base() const { return base_; }
+  /// The memory's callbacks when it is remote (MemorySource::remote), else nullptr.
+  RemoteMemory* remote() const { return remote_.get(); }
   uint64_t length() const { return length_; }
   bool writable() const { return writable_; }
 
@@ -33,6 +36,7 @@ class Pages {
   uint64_t length_ = 0;
   bool writable_ = false;
   Mapping mapping_;  // file sources only
+  std::shared_ptr<RemoteMemory> remote_;
   std::shared_ptr<MemlockAccount> account_;
   MemlockAccount::Key key_;
   uint64_t first_page_ = 0, last_page_ = 0;  // charged host pages

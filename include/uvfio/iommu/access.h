@@ -55,6 +55,9 @@ class Access {
   /// Copies device memory at [iova, iova+length) into `dst`. The whole range is checked before
   /// anything is copied: ENOENT if any byte is unmapped, EPERM without kPermRead, EINVAL with no
   /// IOAS attached or length 0, EOVERFLOW on wrap-around. Nothing outside the areas is touched.
+  /// Parts in remote memory (MemorySource::remote) are copied through its callbacks after the
+  /// local parts, outside any lock (they may block); a failing callback's errno is returned and
+  /// the parts before it stay copied.
   Result<void> read(uint64_t iova, void* dst, size_t length);
   /// Copies `src` into device memory (needs kPermWrite; marks pages dirty). Errors as read().
   Result<void> write(uint64_t iova, const void* src, size_t length);
@@ -65,7 +68,8 @@ class Access {
   /// Pins [iova, iova+length) (page-aligned) and returns stable host pointers to it, valid until
   /// unpin() — which an unmap of that range will ask for through the unmap callback.
   /// kAccessWrite requires kPermWrite (EPERM). EINVAL for misalignment or zero length, ENOENT if
-  /// not fully mapped, EBUSY if an unmap of the range is in progress.
+  /// not fully mapped, EBUSY if an unmap of the range is in progress, EFAULT if part of it is
+  /// remote memory (it has no host address to hold).
   Result<std::vector<PinnedSegment>> pin(uint64_t iova, uint64_t length, uint32_t flags);
   /// Drops a pin made by pin() with the same iova and length. EINVAL if there is none.
   Result<void> unpin(uint64_t iova, uint64_t length);
