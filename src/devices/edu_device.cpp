@@ -58,6 +58,10 @@ void EduDevice::closed() {
   gate_.close();
 }
 
+std::vector<vfio::Doorbell> EduDevice::doorbells() const {
+  return {vfio::Doorbell{0, edu_reg::kIrqRaise, 4, kEduDoorbellValue}};
+}
+
 void EduDevice::reset() {
   // QEMU's edu has no reset handler: a function or bus reset restores config space only (the core
   // does that, including deasserting INTx) and every edu register keeps its value. A DMA in

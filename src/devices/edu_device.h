@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "devices/bus_gate.h"
 #include "devices/edu_dma_engine.h"
@@ -32,6 +33,8 @@ class EduDevice final : public pci::DeviceModel {
   void opened() override;
   void closed() override;
   void reset() override;
+  /// One: the interrupt raise register with kEduDoorbellValue.
+  std::vector<vfio::Doorbell> doorbells() const override;
 
   const EduOptions& options() const { return options_; }
   /// The DMA buffer (tests).

@@ -339,6 +339,29 @@ void PciCore::dma_unmap(uint64_t iova, uint64_t length) {
   model_->dma_unmap(iova, length);
 }
 
+vfio::RegionFile PciCore::region_file(uint32_t index) const {
+  if (index > VFIO_PCI_BAR5_REGION_INDEX) return {};
+  const BarRegion* b = bars_[index].get();
+  if (b == nullptr || b->memfd() < 0 || b->mmap_areas().empty()) return {};
+  return {b->memfd(), 0};
+}
+
+std::vector<vfio::Doorbell> PciCore::doorbells() const {
+  std::vector<vfio::Doorbell> out;
+  for (const vfio::Doorbell& d : model_->doorbells()) {
+    const BarRegion* b = d.region <= VFIO_PCI_BAR5_REGION_INDEX ? bars_[d.region].get() : nullptr;
+    const bool size_ok = d.size == 1 || d.size == 2 || d.size == 4 || d.size == 8;
+    if (b == nullptr || b->spec().memory_backed || !size_ok || d.offset >= b->size() ||
+        b->size() - d.offset < d.size) {
+      log_warn("pci", "{}: doorbell at BAR{} {:#x} (size {}) is not inside an MMIO BAR: ignored",
+               layout_.name, d.region, d.offset, d.size);
+      continue;
+    }
+    out.push_back(d);
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------------------ DeviceBus
 
 int PciCore::dma_read(uint64_t iova, void* dst, size_t len) {

@@ -76,6 +76,10 @@ class PciCore final : public vfio::VfioDeviceOps, public DeviceBus {
   int bus_reset() override;
   void set_parent_bus_reset(bool available) override;
   bool needs_reset() const override;
+  /// A memory-backed BAR's memfd (offset 0); nothing for other regions.
+  vfio::RegionFile region_file(uint32_t index) const override;
+  /// The model's doorbells that lie inside one of its MMIO BARs.
+  std::vector<vfio::Doorbell> doorbells() const override;
 
   // --- DeviceBus ---
   int dma_read(uint64_t iova, void* dst, size_t len) override;

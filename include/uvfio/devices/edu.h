@@ -45,6 +45,10 @@ inline constexpr uint64_t kEduDmaToRam = 0x2;  // DMA command: buffer -> bus (el
 inline constexpr uint64_t kEduDmaIrq = 0x4;    // DMA command: raise kEduIrqDma when done
 inline constexpr uint64_t kEduDmaBufferBase = 0x40000;  // device-side address of the DMA buffer
 inline constexpr uint64_t kEduDmaBufferSize = 4096;
+/// edu's doorbell (vfio::Doorbell): a 4-byte write of this value to kIrqRaise raises a software
+/// interrupt with a bit the device itself never uses, so a transport may deliver it through an
+/// ioeventfd (uvfio's edu driver raises this very value for its latency figure).
+inline constexpr uint32_t kEduDoorbellValue = 0x10000;
 
 /// Construction options; the registry's `emu:edu,...` keys have the same names.
 struct EduOptions {

@@ -144,6 +144,9 @@ class DeviceModel {
   virtual void reset() {}
   /// An unmap covers [iova, iova+length): drop every pin inside it before returning.
   virtual void dma_unmap(uint64_t /*iova*/, uint64_t /*length*/) {}
+  /// Doorbell registers a transport may deliver through ioeventfds (vfio::Doorbell; `region` is
+  /// the BAR index). Each must lie inside a BAR that is not memory-backed.
+  virtual std::vector<vfio::Doorbell> doorbells() const { return {}; }
 };
 
 /// The vfio-pci core serving `model`: the VfioDeviceOps to register with the VFIO core (a Host).

@@ -8,7 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "uvfio/iommu/access.h"
 
@@ -21,6 +23,25 @@ namespace uvfio::vfio {
 struct DmaContext {
   std::shared_ptr<iommu::Access> access;
   bool translated = true;
+};
+
+/// How another process can map a region itself (vfio-user hands this fd over with
+/// GET_REGION_INFO): the file and the offset in it where the region's first byte is. The fd stays
+/// owned by the device, valid as long as the device lives.
+struct RegionFile {
+  int fd = -1;  // -1: the region cannot be mapped through a file
+  uint64_t offset = 0;
+};
+
+/// A doorbell: a register write whose whole effect is the write itself, so a transport may
+/// deliver it through an ioeventfd (vfio-user GET_REGION_IO_FDS, KVM) instead of a message.
+/// When the eventfd fires, the transport writes `size` bytes of `datamatch` (0 without one) at
+/// `offset` of region `region`. Without a datamatch any written value must do the same.
+struct Doorbell {
+  uint32_t region = 0;
+  uint64_t offset = 0;
+  uint32_t size = 4;  // 1, 2, 4 or 8
+  std::optional<uint64_t> datamatch;
 };
 
 /// A device model behind a VFIO device file. Calls come from user threads through the core and
@@ -48,6 +69,11 @@ class VfioDeviceOps {
   virtual void request(unsigned /*count*/) {}
   /// An unmap covers [iova, iova+length): drop every pin inside it before returning.
   virtual void dma_unmap(uint64_t /*iova*/, uint64_t /*length*/) {}
+  /// The file behind region `index` for a user in another process (see RegionFile); the default:
+  /// none. Only regions whose info carries VFIO_REGION_INFO_FLAG_MMAP have one.
+  virtual RegionFile region_file(uint32_t /*index*/) const { return {}; }
+  /// The device's doorbell registers (see Doorbell); the default: none.
+  virtual std::vector<Doorbell> doorbells() const { return {}; }
 
   // --- PCI bus resets. The host decides who shares a bus (from the "DDDD:BB:DD.F" names); a
   // device that supports bus resets gets VFIO_DEVICE_GET_PCI_HOT_RESET_INFO and
