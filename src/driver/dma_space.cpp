@@ -18,6 +18,8 @@ const char* dma_kind_name(DmaKind kind) {
       return "type1v2";
     case DmaKind::kNoIommu:
       return "noiommu";
+    case DmaKind::kVfioUser:
+      return "vfio-user";
   }
   return "?";
 }

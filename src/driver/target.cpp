@@ -46,10 +46,15 @@ std::vector<TargetScheme> target_schemes() {
   return {
       {"emu", "emu:NAME[,key=value...]",
        "an emulated device in this process, served through uvfio's emulated VFIO files", true},
-      {"vfio-user", "vfio-user:PATH",
-       "a device served by a vfio-user server on the UNIX socket PATH", false},
-      {"pci", "pci:DDDD:BB:DD.F[,key=value...]",
-       "a PCI function bound to the kernel's vfio-pci driver", false},
+      {"vfio-user", "vfio-user:PATH[,timeout_ms=N,posted=auto|off,twin=on|off]",
+       "a device served by a vfio-user server (uvfio serve, libvfio-user, ...) on the UNIX "
+       "socket PATH; timeout_ms: longest wait for a reply (default 5000); posted=off: every "
+       "BAR write waits for its reply; twin=off: do not ask for a twin socket",
+       true},
+      {"pci", "pci:DDDD:BB:DD.F[,iommu=legacy|iommufd|noiommu]",
+       "a PCI function bound to the kernel's vfio-pci driver (uvfio bind); the best kernel path "
+       "unless iommu= forces one (legacy, alias type1: container + group)",
+       true},
   };
 }
 

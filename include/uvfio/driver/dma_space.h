@@ -16,16 +16,18 @@ namespace uvfio::driver {
 
 namespace detail {
 class DmaTransport;
-}
+struct DmaSpaceAccess;  // the library's transports reach a space's transport (shared spaces)
+}  // namespace detail
 
 /// How a DMA space is provided.
 enum class DmaKind {
   kIommufd,  // an IOAS on /dev/iommu, the device attached to it
   kType1,    // a VFIO container with VFIO_TYPE1v2_IOMMU
   kNoIommu,  // no translation: bus addresses (unsafe)
+  kVfioUser,  // a vfio-user device: the client is the IOMMU (DMA_MAP / DMA_UNMAP messages)
 };
 
-/// "iommufd", "type1v2", "noiommu".
+/// "iommufd", "type1v2", "noiommu", "vfio-user".
 const char* dma_kind_name(DmaKind kind);
 
 struct DmaMapOptions {
@@ -107,12 +109,13 @@ class DmaSpace {
   DmaMapping map(const DmaBuffer& buffer, uint64_t offset, uint64_t length,
                  const DmaMapOptions& options = {}) const;
   /// Maps process memory the caller owns (page-aligned `va` and `length`), which must stay
-  /// mapped until the DmaMapping is gone. Transports that need an fd (vfio-user) refuse it
-  /// (EOPNOTSUPP): prefer DmaBuffer.
+  /// mapped until the DmaMapping is gone. On vfio-user there is no fd to pass for it, so the
+  /// device's DMA to it travels as DMA_READ / DMA_WRITE messages (slow): prefer DmaBuffer.
   DmaMapping map_memory(void* va, uint64_t length, const DmaMapOptions& options = {}) const;
 
  private:
   friend class Device;
+  friend struct detail::DmaSpaceAccess;
   explicit DmaSpace(std::shared_ptr<detail::DmaTransport> dma) : dma_(std::move(dma)) {}
   DmaMapping map_impl(void* va, uint64_t length, int fd, uint64_t fd_offset,
                       std::shared_ptr<void> keep_alive, uint64_t page,

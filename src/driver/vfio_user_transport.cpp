@@ -1,0 +1,476 @@
+#include "driver/vfio_user_transport.h"
+
+#include <linux/vfio.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "driver/vfio_user_dma.h"
+#include "uvfio/base/log.h"
+#include "uvfio/driver/error.h"
+#include "uvfio/driver/region.h"
+
+namespace uvfio::driver::detail {
+namespace {
+
+namespace vu = vfio_user;
+using Call = VfioUserConnection::Call;
+
+constexpr uint64_t kOffsetMask = (uint64_t{1} << kVfioUserRegionShift) - 1;
+/// First GET_REGION_INFO asks for this much, so a usual capability chain (and libvfio-user's
+/// fd, which it attaches only when the chain fits) comes in one round trip.
+constexpr uint32_t kRegionInfoProbe = 4096;
+constexpr uint32_t kRegionInfoMax = 60 * 1024;  // below the connection's control-reply bound
+/// vfio-pci has 9 regions; device-specific ones add a few (QEMU refuses more than 100).
+constexpr uint32_t kMaxRegions = 100;
+/// The largest SET_IRQS vector count sent (MSI-X has at most 2048 vectors).
+constexpr uint32_t kMaxIrqVectors = 2048;
+/// Region accesses larger than one transfer go out pipelined, this many at a time.
+constexpr size_t kWindow = 8;
+/// VFIO_DEVICE_FLAGS_CAPS (6.12; absent from the 6.1 headers): device info caps are not carried
+/// by vfio-user's DEVICE_GET_INFO.
+constexpr uint32_t kDeviceFlagsCaps = 1u << 7;
+
+template <class T>
+std::span<const uint8_t> bytes_of(const T& v) {
+  return {reinterpret_cast<const uint8_t*>(&v), sizeof v};
+}
+
+/// A one-piece payload for VfioUserConnection::start(): the bytes of a POD.
+class One {
+ public:
+  template <class T>
+  explicit One(const T& v) : piece_(bytes_of(v)) {}
+  operator std::span<const std::span<const uint8_t>>()
+      const {  // NOLINT(google-explicit-constructor)
+    return {&piece_, 1};
+  }
+
+ private:
+  std::span<const uint8_t> piece_;
+};
+
+}  // namespace
+
+VfioUserDeviceTransport::VfioUserDeviceTransport(std::shared_ptr<VfioUserConnection> conn,
+                                                 std::string device_name, VfioUserPosting posting)
+    : conn_(std::move(conn)),
+      dma_(std::make_shared<VfioUserDmaTransport>(conn_)),
+      name_(std::move(device_name)),
+      posting_mode_(posting) {}
+
+VfioUserDeviceTransport::~VfioUserDeviceTransport() = default;
+
+std::string VfioUserDeviceTransport::describe(uint32_t index, uint64_t off, size_t count) const {
+  return fmt::format("{}+{:#x} ({} bytes)", pci_region_name(index), off, count);
+}
+
+// ---- ioctls ------------------------------------------------------------------------------------
+
+long VfioUserDeviceTransport::ioctl(unsigned long request, void* arg) {
+  if (arg == nullptr && request != VFIO_DEVICE_RESET) return -EFAULT;
+  switch (request) {
+    case VFIO_DEVICE_GET_INFO:
+      return get_info(arg);
+    case VFIO_DEVICE_GET_REGION_INFO:
+      return get_region_info(arg);
+    case VFIO_DEVICE_GET_IRQ_INFO:
+      return get_irq_info(arg);
+    case VFIO_DEVICE_SET_IRQS:
+      return set_irqs(arg);
+    case VFIO_DEVICE_RESET:
+      return reset();
+    default:
+      // No vfio-user message for it (hot reset, features, ...): what a file without the
+      // ioctl answers.
+      return -ENOTTY;
+  }
+}
+
+const VfioUserDeviceTransport::Info& VfioUserDeviceTransport::info_locked() {
+  if (info_) return *info_;
+  vu::DeviceInfo req{};
+  req.argsz = sizeof req;
+  Call c;
+  conn_->call(c, vu::Command::kDeviceGetInfo, One(req));
+  vu::DeviceInfo rep{};
+  if (!c.get(rep)) conn_->fail("DEVICE_GET_INFO", EPROTO, "reply shorter than 16 bytes");
+  if (rep.num_regions > kMaxRegions) {
+    conn_->fail(
+        "DEVICE_GET_INFO", EPROTO,
+        fmt::format("{} regions (at most {} accepted)", uint32_t{rep.num_regions}, kMaxRegions));
+  }
+  info_ = Info{rep.flags & ~kDeviceFlagsCaps, rep.num_regions, rep.num_irqs};
+  regions_.resize(rep.num_regions);
+  return *info_;
+}
+
+long VfioUserDeviceTransport::get_info(void* arg) {
+  vfio_device_info di{};
+  std::memcpy(&di, arg, offsetof(vfio_device_info, num_irqs) + sizeof di.num_irqs);
+  if (di.argsz < offsetof(vfio_device_info, num_irqs) + sizeof di.num_irqs) return -EINVAL;
+  std::lock_guard lock(mu_);
+  const Info& info = info_locked();
+  di.flags = info.flags;
+  di.num_regions = info.num_regions;
+  di.num_irqs = info.num_irqs;
+  // Only the fields up to num_irqs, as the kernel copies back minsz bytes.
+  std::memcpy(arg, &di, offsetof(vfio_device_info, num_irqs) + sizeof di.num_irqs);
+  return 0;
+}
+
+VfioUserDeviceTransport::Region& VfioUserDeviceTransport::region_locked(uint32_t index) {
+  Region& r = regions_.at(index);
+  if (r.queried) return r;
+  uint32_t argsz = kRegionInfoProbe;
+  Call c;
+  vfio_region_info rep{};
+  for (int attempt = 0;; ++attempt) {
+    vfio_region_info req{};
+    req.argsz = argsz;
+    req.index = index;
+    conn_->start(c, vu::Command::kDeviceGetRegionInfo, One(req));
+    if (const int err = conn_->finish(c); err != 0) {
+      r.queried = true;
+      r.err = err;
+      return r;
+    }
+    if (!c.get(rep)) {
+      conn_->fail("DEVICE_GET_REGION_INFO", EPROTO,
+                  pci_region_name(index) + ": reply shorter than 32 bytes");
+    }
+    if (rep.index != index) {
+      conn_->fail("DEVICE_GET_REGION_INFO", EPROTO,
+                  fmt::format("asked for region {}, the reply is for {}", index, rep.index));
+    }
+    if (rep.argsz <= argsz) break;
+    // The chain did not fit: ask again with what the server says it needs.
+    if (rep.argsz > kRegionInfoMax || attempt > 0) {
+      conn_->fail("DEVICE_GET_REGION_INFO", EPROTO,
+                  fmt::format("{}: implausible argsz {}", pci_region_name(index), rep.argsz));
+    }
+    argsz = rep.argsz;
+  }
+  // The info is what the server says it is (argsz), at least the 32-byte structure.
+  const size_t len = std::max<size_t>(std::min<size_t>(c.payload().size(), rep.argsz), sizeof rep);
+  r.info.assign(c.payload().begin(),
+                c.payload().begin() + static_cast<ptrdiff_t>(std::min(len, c.payload().size())));
+  r.info.resize(len);
+  r.flags = rep.flags;
+  if ((rep.flags & VFIO_REGION_INFO_FLAG_MMAP) != 0) {
+    if (!c.fds().empty()) {
+      r.fd = std::move(c.fds().front());
+      r.fd_offset = rep.offset;
+    } else {
+      // Mappable without an fd to map is not mappable here: accesses go by message.
+      r.flags &= ~VFIO_REGION_INFO_FLAG_MMAP;
+      log_write(LogLevel::kInfo, "vfio-user",
+                fmt::format("{}: {} is mmappable but came without an fd: accessed by messages",
+                            conn_->target(), pci_region_name(index)));
+    }
+  }
+  vfio_region_info fixed = rep;
+  fixed.flags = r.flags;
+  fixed.argsz = static_cast<uint32_t>(len);
+  fixed.offset = uint64_t{index} << kVfioUserRegionShift;
+  std::memcpy(r.info.data(), &fixed, sizeof fixed);
+  r.queried = true;
+  return r;
+}
+
+long VfioUserDeviceTransport::get_region_info(void* arg) {
+  vfio_region_info req{};
+  std::memcpy(&req, arg, sizeof req);
+  if (req.argsz < sizeof req) return -EINVAL;
+  std::lock_guard lock(mu_);
+  if (req.index >= info_locked().num_regions) return -EINVAL;
+  const Region& r = region_locked(req.index);
+  if (r.err != 0) return -r.err;
+  vfio_region_info out{};
+  std::memcpy(&out, r.info.data(), sizeof out);
+  if (req.argsz < r.info.size()) {
+    // The kernel's answer when the chain does not fit: the size needed, no chain.
+    out.cap_offset = 0;
+    std::memcpy(arg, &out, sizeof out);
+    return 0;
+  }
+  std::memcpy(arg, r.info.data(), r.info.size());
+  return 0;
+}
+
+long VfioUserDeviceTransport::get_irq_info(void* arg) {
+  vfio_irq_info req{};
+  std::memcpy(&req, arg, sizeof req);
+  if (req.argsz < sizeof req) return -EINVAL;
+  vfio_irq_info msg{};
+  msg.argsz = sizeof msg;
+  msg.index = req.index;
+  Call c;
+  conn_->start(c, vu::Command::kDeviceGetIrqInfo, One(msg));
+  if (const int err = conn_->finish(c); err != 0) return -err;
+  vfio_irq_info rep{};
+  if (!c.get(rep)) conn_->fail("DEVICE_GET_IRQ_INFO", EPROTO, "reply shorter than 16 bytes");
+  req.flags = rep.flags;
+  req.count = rep.count;
+  std::memcpy(arg, &req, sizeof req);
+  return 0;
+}
+
+long VfioUserDeviceTransport::set_irqs(void* arg) {
+  vfio_irq_set hdr{};
+  std::memcpy(&hdr, arg, sizeof hdr);
+  constexpr uint32_t kMinsz = sizeof(vfio_irq_set);
+  // The kernel's vfio_set_irqs_validate_and_prepare checks, as far as the client can make
+  // them (the vector counts are the server's): they also keep us inside the caller's buffer.
+  if (hdr.argsz < kMinsz ||
+      (hdr.flags & ~(VFIO_IRQ_SET_DATA_TYPE_MASK | VFIO_IRQ_SET_ACTION_TYPE_MASK)) != 0 ||
+      hdr.count >= UINT32_MAX - hdr.start) {
+    return -EINVAL;
+  }
+  size_t size = 0;
+  switch (hdr.flags & VFIO_IRQ_SET_DATA_TYPE_MASK) {
+    case VFIO_IRQ_SET_DATA_NONE:
+      break;
+    case VFIO_IRQ_SET_DATA_BOOL:
+      size = 1;
+      break;
+    case VFIO_IRQ_SET_DATA_EVENTFD:
+      size = sizeof(int32_t);
+      break;
+    default:
+      return -EINVAL;
+  }
+  if (size != 0 && uint64_t{hdr.argsz} - kMinsz < uint64_t{hdr.count} * size) return -EINVAL;
+  if (size != 0 && hdr.count > kMaxIrqVectors) return -EINVAL;
+  const auto* data = static_cast<const uint8_t*>(arg) + kMinsz;
+  Call c;
+  if (size != sizeof(int32_t)) {
+    vfio_irq_set msg = hdr;
+    msg.argsz = static_cast<uint32_t>(kMinsz + size * hdr.count);  // the request's own size
+    const std::span<const uint8_t> pieces[] = {bytes_of(msg), {data, size * hdr.count}};
+    conn_->start(c, vu::Command::kDeviceSetIrqs, pieces);
+    return -conn_->finish(c);
+  }
+  // Eventfds travel as SCM_RIGHTS, at most max_msg_fds per message (the server's limit): the
+  // vectors go out in runs of valid fds, and runs of negative ones (de-assign) go without fds,
+  // as QEMU sends them. A failure part-way leaves the earlier runs applied.
+  std::vector<int32_t> fds(hdr.count);
+  if (hdr.count > 0) std::memcpy(fds.data(), data, hdr.count * sizeof(int32_t));
+  const uint32_t max_fds = conn_->server().max_msg_fds;
+  uint32_t i = 0;
+  do {
+    const bool valid = hdr.count > 0 && fds[i] >= 0;
+    uint32_t n = 0;
+    while (i + n < hdr.count && (fds[i + n] >= 0) == valid && (!valid || n < max_fds)) ++n;
+    if (valid && n == 0) {
+      conn_->fail("DEVICE_SET_IRQS", EOPNOTSUPP,
+                  "the server accepts no fds (max_msg_fds 0): eventfd interrupts need them");
+    }
+    vfio_irq_set msg = hdr;
+    msg.argsz = kMinsz;
+    msg.start = hdr.start + i;
+    msg.count = n;
+    const std::span<const uint8_t> piece = bytes_of(msg);
+    conn_->start(c, vu::Command::kDeviceSetIrqs, std::span(&piece, 1),
+                 valid ? std::span<const int>(fds.data() + i, n) : std::span<const int>());
+    if (const int err = conn_->finish(c); err != 0) return -err;
+    i += n;
+  } while (i < hdr.count);
+  return 0;
+}
+
+long VfioUserDeviceTransport::reset() {
+  Call c;
+  conn_->start(c, vu::Command::kDeviceReset, {});
+  return -conn_->finish(c);
+}
+
+// ---- region access -----------------------------------------------------------------------------
+
+bool VfioUserDeviceTransport::posting_locked() {
+  if (posting_) return *posting_;
+  if (posting_mode_ == VfioUserPosting::kOff) {
+    posting_ = false;
+    return false;
+  }
+  const uint32_t n = info_locked().num_regions;
+  bool any_mmap = false;
+  for (uint32_t i = 0; i < n; ++i) {
+    any_mmap |= (region_locked(i).flags & VFIO_REGION_INFO_FLAG_MMAP) != 0;
+  }
+  posting_ = !any_mmap;
+  return *posting_;
+}
+
+bool VfioUserDeviceTransport::posting() const {
+  std::lock_guard lock(mu_);
+  return posting_.value_or(false);
+}
+
+ssize_t VfioUserDeviceTransport::pread(void* buf, size_t count, uint64_t offset) {
+  const auto index = static_cast<uint32_t>(offset >> kVfioUserRegionShift);
+  const uint64_t off = offset & kOffsetMask;
+  if (count == 0) return 0;
+  const uint64_t chunk = conn_->max_xfer();
+  auto* out = static_cast<uint8_t*>(buf);
+  std::array<Call, kWindow> calls;
+  std::array<uint64_t, kWindow> at{};    // where each outstanding chunk starts (from `off`)
+  std::array<uint32_t, kWindow> size{};  // and its size
+  size_t sent = 0;
+  size_t done = 0;
+  uint64_t pos = 0;
+  auto finish_one = [&] {
+    const size_t k = done % kWindow;
+    if (const int err = conn_->finish(calls[k]); err != 0) {
+      conn_->fail("REGION_READ", err, describe(index, off + at[k], size[k]));
+    }
+    vu::RegionAccess rep{};
+    if (!calls[k].get(rep) || rep.count != size[k] || rep.region != index ||
+        rep.offset != off + at[k] || calls[k].payload().size() - sizeof rep < size[k]) {
+      conn_->fail("REGION_READ", EPROTO,
+                  describe(index, off + at[k], size[k]) + ": the reply does not match the request");
+    }
+    std::memcpy(out + at[k], calls[k].payload().data() + sizeof rep, size[k]);
+    ++done;
+  };
+  while (pos < count || done < sent) {
+    if (pos < count && sent - done < kWindow) {
+      const size_t k = sent % kWindow;
+      vu::RegionAccess req{};
+      req.offset = off + pos;
+      req.region = index;
+      req.count = static_cast<uint32_t>(std::min<uint64_t>(chunk, count - pos));
+      at[k] = pos;
+      size[k] = req.count;
+      conn_->start(calls[k], vu::Command::kRegionRead, One(req));
+      pos += req.count;
+      ++sent;
+      continue;
+    }
+    finish_one();
+  }
+  return static_cast<ssize_t>(count);
+}
+
+void VfioUserDeviceTransport::write_posted(const uint8_t* src, size_t count, uint32_t index,
+                                           uint64_t off) {
+  if (conn_->server().write_multiple && count > vu::kWriteMultiMaxData) {
+    // One REGION_WRITE_MULTI carries naturally aligned accesses of up to 8 bytes — the same
+    // accesses the kernel's vfio-pci makes of a long BAR write.
+    std::vector<vu::WriteMultiEntry> entries;
+    size_t pos = 0;
+    while (pos < count) {
+      entries.clear();
+      while (pos < count && entries.size() < vu::kWriteMultiMaxEntries) {
+        const uint64_t at = off + pos;
+        unsigned n = 8;
+        while (n > 1 && (at % n != 0 || n > count - pos)) n /= 2;
+        vu::WriteMultiEntry e{};
+        e.offset = at;
+        e.region = index;
+        e.count = n;
+        std::memcpy(e.data, src + pos, n);
+        entries.push_back(e);
+        pos += n;
+      }
+      const vu::WriteMultiHead head{entries.size()};
+      const std::span<const uint8_t> pieces[] = {
+          bytes_of(head),
+          {reinterpret_cast<const uint8_t*>(entries.data()), entries.size() * sizeof entries[0]}};
+      conn_->post(vu::Command::kRegionWriteMulti, pieces);
+    }
+    return;
+  }
+  const uint64_t chunk = conn_->max_xfer();
+  for (size_t pos = 0; pos < count;) {
+    vu::RegionAccess req{};
+    req.offset = off + pos;
+    req.region = index;
+    req.count = static_cast<uint32_t>(std::min<uint64_t>(chunk, count - pos));
+    const std::span<const uint8_t> pieces[] = {bytes_of(req), {src + pos, req.count}};
+    conn_->post(vu::Command::kRegionWrite, pieces);
+    pos += req.count;
+  }
+}
+
+ssize_t VfioUserDeviceTransport::pwrite(const void* buf, size_t count, uint64_t offset) {
+  const auto index = static_cast<uint32_t>(offset >> kVfioUserRegionShift);
+  const uint64_t off = offset & kOffsetMask;
+  if (count == 0) return 0;
+  const auto* src = static_cast<const uint8_t*>(buf);
+  bool posted = false;
+  if (index <= VFIO_PCI_BAR5_REGION_INDEX) {
+    std::lock_guard lock(mu_);
+    posted = posting_locked();
+  }
+  if (posted) {
+    write_posted(src, count, index, off);
+    return static_cast<ssize_t>(count);
+  }
+  const uint64_t chunk = conn_->max_xfer();
+  std::array<Call, kWindow> calls;
+  std::array<uint64_t, kWindow> at{};
+  std::array<uint32_t, kWindow> size{};
+  size_t sent = 0;
+  size_t done = 0;
+  uint64_t pos = 0;
+  while (pos < count || done < sent) {
+    if (pos < count && sent - done < kWindow) {
+      const size_t k = sent % kWindow;
+      vu::RegionAccess req{};
+      req.offset = off + pos;
+      req.region = index;
+      req.count = static_cast<uint32_t>(std::min<uint64_t>(chunk, count - pos));
+      at[k] = pos;
+      size[k] = req.count;
+      const std::span<const uint8_t> pieces[] = {bytes_of(req), {src + pos, req.count}};
+      conn_->start(calls[k], vu::Command::kRegionWrite, pieces);
+      pos += req.count;
+      ++sent;
+      continue;
+    }
+    const size_t k = done % kWindow;
+    if (const int err = conn_->finish(calls[k]); err != 0) {
+      conn_->fail("REGION_WRITE", err, describe(index, off + at[k], size[k]));
+    }
+    ++done;
+  }
+  return static_cast<ssize_t>(count);
+}
+
+// ---- mmap --------------------------------------------------------------------------------------
+
+void* VfioUserDeviceTransport::mmap(size_t length, int prot, int flags, uint64_t offset) {
+  const auto index = static_cast<uint32_t>(offset >> kVfioUserRegionShift);
+  const uint64_t off = offset & kOffsetMask;
+  int fd = -1;
+  uint64_t base = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (index >= info_locked().num_regions) return reinterpret_cast<void*>(-intptr_t{EINVAL});
+    const Region& r = region_locked(index);
+    if (r.err != 0 || !r.fd.valid() || (r.flags & VFIO_REGION_INFO_FLAG_MMAP) == 0) {
+      return reinterpret_cast<void*>(-intptr_t{EINVAL});
+    }
+    fd = r.fd.get();  // stays open while the transport lives
+    base = r.fd_offset;
+  }
+  if (off > UINT64_MAX - base || base + off > static_cast<uint64_t>(INT64_MAX)) {
+    return reinterpret_cast<void*>(-intptr_t{EINVAL});
+  }
+  void* p = ::mmap(nullptr, length, prot, flags, fd, static_cast<off_t>(base + off));
+  if (p == MAP_FAILED) return reinterpret_cast<void*>(-intptr_t{errno});
+  return p;
+}
+
+int VfioUserDeviceTransport::munmap(void* addr, size_t length) {
+  return ::munmap(addr, length) == 0 ? 0 : -errno;
+}
+
+}  // namespace uvfio::driver::detail
