@@ -2,6 +2,7 @@
 #include <cerrno>
 
 #include "driver/emu_transport.h"
+#include "driver/kernel_target.h"
 #include "driver/vfio_user_target.h"
 #include "uvfio/driver/device.h"
 
@@ -28,7 +29,16 @@ std::string supported_text() {
 }  // namespace
 
 Device open(std::string_view target_text) {
+  return open(target_text, OpenOptions{});
+}
+
+Device open(std::string_view target_text, const OpenOptions& options) {
   const Target target = Target::parse(target_text);
+  if (target.scheme == "pci") return detail::open_kernel_target(target, options);
+  if (options.share_dma_with) {
+    throw Error("open", target.text, EOPNOTSUPP,
+                "sharing a DMA space between devices is supported for pci: targets only");
+  }
   if (target.scheme == "emu") return detail::open_emulated_target(target);
   if (target.scheme == "vfio-user") return detail::open_vfio_user_target(target);
   for (const auto& sc : target_schemes()) {

@@ -51,8 +51,10 @@ std::vector<TargetScheme> target_schemes() {
        "socket PATH; timeout_ms: longest wait for a reply (default 5000); posted=off: every "
        "BAR write waits for its reply; twin=off: do not ask for a twin socket",
        true},
-      {"pci", "pci:DDDD:BB:DD.F[,key=value...]",
-       "a PCI function bound to the kernel's vfio-pci driver", false},
+      {"pci", "pci:DDDD:BB:DD.F[,iommu=legacy|iommufd|noiommu]",
+       "a PCI function bound to the kernel's vfio-pci driver (uvfio bind); the best kernel path "
+       "unless iommu= forces one (legacy, alias type1: container + group)",
+       true},
   };
 }
 

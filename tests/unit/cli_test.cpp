@@ -194,10 +194,11 @@ TEST(Cli, InfoErrorsNameTheProblem) {
   r = uvfio("info emu:edu,iommu=bogus");
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(has(r.err, "iommu=bogus")) << r.err;
-  // Schemes reserved for later backends say so.
-  r = uvfio("info pci:0000:00:02.0");
+  // A pci: target that no host has: the kernel backend names the missing device.
+  r = uvfio("info pci:00ff:1f:1f.7");
   EXPECT_EQ(r.status, 1);
-  EXPECT_TRUE(has(r.err, "EOPNOTSUPP")) << r.err;
+  EXPECT_TRUE(has(r.err, "ENODEV")) << r.err;
+  EXPECT_TRUE(has(r.err, "no PCI device 00ff:1f:1f.7")) << r.err;
 }
 
 TEST(Cli, DemoRunsTheEduDriverAndExitsZero) {

@@ -78,7 +78,8 @@ TEST(DriverTarget, SchemesAndHelp) {
   EXPECT_EQ(schemes[0].scheme, "emu");
   EXPECT_TRUE(schemes[0].implemented);
   EXPECT_FALSE(schemes[1].implemented);
-  EXPECT_FALSE(schemes[2].implemented);
+  EXPECT_EQ(schemes[2].scheme, "pci");
+  EXPECT_TRUE(schemes[2].implemented);
   EXPECT_EQ(transport_option_help().size(), 3u);
 }
 

@@ -34,6 +34,25 @@ struct InfoOptions {
 /// opened or queried.
 int run_info(const InfoOptions& options);
 
+struct LsOptions {
+  bool json = false;
+  std::string root = "/";  // where sys/ and dev/ are: "/" but in tests
+};
+
+/// `uvfio ls [--json]`: the kernel VFIO paths the host offers, IOMMU groups with viability and
+/// devices. 0 (also on a host without VFIO, which it reports).
+int run_ls(const LsOptions& options);
+
+struct BindOptions {
+  std::string bdf;
+  bool unbind = false;
+  std::string root = "/";
+};
+
+/// `uvfio bind BDF` / `uvfio unbind BDF`: binds BDF's IOMMU group to vfio-pci, or restores the
+/// drivers it had. 0 on success; 1 with a message saying what to do on stderr.
+int run_bind(const BindOptions& options);
+
 /// The "Targets" help section: the target syntax, the transport options, and every emulated
 /// device with its options (from the device registry).
 std::string target_help();

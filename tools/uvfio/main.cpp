@@ -85,6 +85,39 @@ int run(int argc, char** argv) {
       "the failed operation if TARGET cannot be opened or queried.\n\n" +
       targets));
 
+  uvfio::tools::LsOptions ls_opts;
+  auto* ls = app.add_subcommand(
+      "ls", "List IOMMU groups and PCI devices, and which kernel VFIO paths this host offers");
+  ls->add_flag("--json", ls_opts.json, "print the same facts as one JSON object");
+  ls->add_option("--root", ls_opts.root,
+                 "read sys/ and dev/ under this directory instead of / (for tests)");
+  ls->footer(wrap_text(
+      "Shows whether the host has the legacy container (/dev/vfio/vfio), iommufd (/dev/iommu) "
+      "and no-IOMMU mode, then every IOMMU group: its type (or no-IOMMU), whether it is viable "
+      "(every device bound to vfio-pci, pci-stub or a bridge driver, or to none), its VFIO file, "
+      "and its devices with BDF, vendor:device, class and current driver. Works on a host "
+      "without VFIO, saying so. Only reads."));
+
+  uvfio::tools::BindOptions bind_opts;
+  auto* bind = app.add_subcommand("bind", "Bind a PCI function (and its IOMMU group) to vfio-pci");
+  bind->add_option("bdf", bind_opts.bdf, "the function, DDDD:BB:DD.F or BB:DD.F")->required();
+  bind->add_option("--root", bind_opts.root, "sysfs root other than / (for tests)");
+  bind->footer(wrap_text(
+      "Through driver_override, the old driver's unbind and drivers_probe, for every function of "
+      "the group that needs it (bridges stay on their driver: they do not block viability; a "
+      "bridge as BDF is refused). The previous driver is remembered under /run/uvfio/bind/ and "
+      "`uvfio unbind` restores it. Needs root and the vfio-pci module."));
+  uvfio::tools::BindOptions unbind_opts;
+  unbind_opts.unbind = true;
+  auto* unbind = app.add_subcommand(
+      "unbind", "Give a PCI function (and its IOMMU group) back to the drivers it had before bind");
+  unbind->add_option("bdf", unbind_opts.bdf, "the function, DDDD:BB:DD.F or BB:DD.F")->required();
+  unbind->add_option("--root", unbind_opts.root, "sysfs root other than / (for tests)");
+  unbind->footer(wrap_text(
+      "Unbinds each function of the group from vfio-pci, clears driver_override and re-probes, "
+      "then binds the recorded previous driver explicitly if the probe picked another. Waits for "
+      "VFIO users of the device to close it (the kernel asks them to). Needs root."));
+
   auto* version = app.add_subcommand("version", "Print uvfio's version");
 
   CLI11_PARSE(app, argc, argv);
@@ -102,6 +135,9 @@ int run(int argc, char** argv) {
     return uvfio::tools::run_demo(demo_opts);
   }
   if (*info) return uvfio::tools::run_info(info_opts);
+  if (*ls) return uvfio::tools::run_ls(ls_opts);
+  if (*bind) return uvfio::tools::run_bind(bind_opts);
+  if (*unbind) return uvfio::tools::run_bind(unbind_opts);
   return 1;
 }
 

@@ -108,4 +108,17 @@ class Device {
 /// EINVAL — each with a message listing what is supported.
 Device open(std::string_view target);
 
+/// How open() places a device. Plain value; the defaults give open(target)'s behaviour.
+struct OpenOptions {
+  /// Open the device into this DMA space (another device's dev.dma()) instead of a new one, so
+  /// both devices reach the same IOVAs: on pci: targets the device's group joins that container
+  /// (legacy, no-IOMMU) or the device attaches to that iommufd's IOAS. The space must come from
+  /// the same kind of target (EINVAL otherwise); a device whose group is already in another DMA
+  /// space of this process: EBUSY. Targets whose transport cannot share: EOPNOTSUPP.
+  std::optional<DmaSpace> share_dma_with;
+};
+
+/// open(target) with `options`.
+Device open(std::string_view target, const OpenOptions& options);
+
 }  // namespace uvfio::driver

@@ -16,7 +16,8 @@ namespace uvfio::driver {
 
 namespace detail {
 class DmaTransport;
-}
+struct DmaSpaceAccess;  // the library's transports reach a space's transport (shared spaces)
+}  // namespace detail
 
 /// How a DMA space is provided.
 enum class DmaKind {
@@ -114,6 +115,7 @@ class DmaSpace {
 
  private:
   friend class Device;
+  friend struct detail::DmaSpaceAccess;
   explicit DmaSpace(std::shared_ptr<detail::DmaTransport> dma) : dma_(std::move(dma)) {}
   DmaMapping map_impl(void* va, uint64_t length, int fd, uint64_t fd_offset,
                       std::shared_ptr<void> keep_alive, uint64_t page,
