@@ -82,7 +82,7 @@ std::string describe(long v) {
   return std::to_string(v);
 }
 
-static bool matches(long expect, long got) {
+bool result_matches(long expect, long got) {
   if (expect == Step::kAnyFd) return got >= 0;
   if (expect == Step::kPositive) return got > 0;
   return expect == got;
@@ -104,7 +104,7 @@ Outcome run(const Scenario& s, Provider& provider) {
       const Step& st = s.steps[i];
       long got = st.call(env);
       o.results.push_back(got);
-      if (!matches(st.expect, got) && o.passed) {
+      if (!result_matches(st.expect, got) && o.passed) {
         o.passed = false;
         o.detail = "step " + std::to_string(i + 1) + " (" + st.what + "): expected " +
                    describe(st.expect) + ", got " + describe(got);

@@ -122,6 +122,9 @@ struct Outcome {
 /// Runs one scenario on a fresh world of `provider`.
 Outcome run(const Scenario& s, Provider& provider);
 
+/// Whether `got` meets a step's expectation `expect` (a value, -errno, kAnyFd or kPositive).
+bool result_matches(long expect, long got);
+
 /// "-EEXIST", "0", "fd", ">0": how an expected or actual result reads in reports.
 std::string describe(long v);
 
