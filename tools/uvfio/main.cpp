@@ -21,7 +21,8 @@ int run(int argc, char** argv) {
 
   CLI::App app{
       "uvfio: Linux VFIO in user space. Open devices through one driver API whatever serves "
-      "them (emulated in this process now; vfio-user and the kernel later) and inspect them."};
+      "them (emulated in this process, served by another process over vfio-user, or the "
+      "kernel's vfio-pci) and inspect them."};
   app.require_subcommand(1);
   app.get_formatter()->column_width(34);
   app.footer(wrap_text("Run `uvfio COMMAND --help` for a command's options.\n\n" + targets));
@@ -37,10 +38,14 @@ int run(int argc, char** argv) {
   DemoOptions demo_opts;
   auto timeout_ms = static_cast<unsigned>(demo_opts.timeout.count());
   auto* demo = app.add_subcommand(
-      "demo", "Drive an emulated edu device with the example driver and print a report");
-  demo->add_option("target", demo_opts.target,
+      "demo",
+      "Drive an edu device (emulated, served over vfio-user, or the kernel's) with the example "
+      "driver and print a report");
+  // The target is positional or --target: `uvfio demo --target vfio-user:/tmp/x.sock`.
+  demo->add_option("target,--target", demo_opts.target,
                    fmt::format("the device to drive (default {}: edu with its DMA delay cut to 0 "
-                               "so the demo is quick)",
+                               "so the demo is quick; e.g. vfio-user:/tmp/x.sock for an edu "
+                               "served by `uvfio serve edu --socket /tmp/x.sock`)",
                                uvfio::tools::kDemoDefaultTarget));
   demo->add_flag("--intx", demo_opts.force_intx,
                  "use INTx (level, automasked, unmasked after each ack) even if MSI is available");
@@ -65,14 +70,17 @@ int run(int argc, char** argv) {
       "with unmask), interrupt latency (MMIO write -> eventfd wake-up) against a raw eventfd "
       "ping-pong floor measured in the same run, a verified DMA round trip RAM -> device -> RAM "
       "through the IOMMU with its throughput against memcpy, and a DMA aimed at an unmapped "
-      "IOVA, which the IOMMU refuses and counts. Exit status 0 when every step passed, 1 "
+      "IOVA, which the IOMMU refuses (and counts, where the transport can tell: emulated "
+      "devices; over vfio-user the server counts, so the report shows the memory untouched). Exit status 0 when every step passed, 1 "
       "otherwise (with the failing step on stderr).\n\n" +
       targets));
 
   InfoOptions info_opts;
   auto* info = app.add_subcommand(
       "info", "Show a device's info, regions, IRQs, decoded config space and DMA space");
-  info->add_option("target", info_opts.target, "the device to inspect, e.g. emu:edu")->required();
+  info->add_option("target,--target", info_opts.target,
+                   "the device to inspect, e.g. emu:edu or vfio-user:/tmp/x.sock")
+      ->required();
   info->add_flag("--json", info_opts.json,
                  "print the same facts as one JSON object (numbers as numbers, with names beside "
                  "flags, plus the raw config bytes as hex)");
