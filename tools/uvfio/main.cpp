@@ -71,7 +71,8 @@ int run(int argc, char** argv) {
       "ping-pong floor measured in the same run, a verified DMA round trip RAM -> device -> RAM "
       "through the IOMMU with its throughput against memcpy, and a DMA aimed at an unmapped "
       "IOVA, which the IOMMU refuses (and counts, where the transport can tell: emulated "
-      "devices; over vfio-user the server counts, so the report shows the memory untouched). Exit status 0 when every step passed, 1 "
+      "devices; over vfio-user the server counts, so the report shows the memory untouched). Exit "
+      "status 0 when every step passed, 1 "
       "otherwise (with the failing step on stderr).\n\n" +
       targets));
 
