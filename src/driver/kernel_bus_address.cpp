@@ -86,10 +86,8 @@ uint64_t bus_address(const std::string& pagemap, const std::string& target, cons
 }  // namespace
 
 BusAddressFn pagemap_bus_address(std::string pagemap, std::string target) {
-  return [pagemap = std::move(pagemap), target = std::move(target)](const void* va,
-                                                                     uint64_t length) {
-    return bus_address(pagemap, target, va, length);
-  };
+  return [pagemap = std::move(pagemap), target = std::move(target)](
+             const void* va, uint64_t length) { return bus_address(pagemap, target, va, length); };
 }
 
 }  // namespace uvfio::driver::detail

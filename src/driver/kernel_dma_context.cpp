@@ -31,8 +31,9 @@ SystemFd open_file(const std::shared_ptr<vfio::VfioSystem>& sys, const std::stri
                  : "no permission: run as root or give this user the file (chown/udev rule)";
       break;
     case EBUSY:
-      hint = "already in use: a group opens once (another process, or this one through another "
-             "path), and a device cdev is refused while its group is in a legacy container";
+      hint =
+          "already in use: a group opens once (another process, or this one through another "
+          "path), and a device cdev is refused while its group is in a legacy container";
       break;
     case ENOENT:
     case ENODEV:
@@ -111,8 +112,8 @@ std::shared_ptr<KernelDmaContext> create_container_context(std::shared_ptr<vfio:
                     std::to_string(VFIO_API_VERSION));
   }
   auto offers = [&](unsigned long type) {
-    return checked(sys->ioctl(container.get(), VFIO_CHECK_EXTENSION, type),
-                   "VFIO_CHECK_EXTENSION", target) > 0;
+    return checked(sys->ioctl(container.get(), VFIO_CHECK_EXTENSION, type), "VFIO_CHECK_EXTENSION",
+                   target) > 0;
   };
   if (path == KernelPath::kNoIommu) {
     if (!offers(VFIO_NOIOMMU_IOMMU)) {
@@ -160,8 +161,9 @@ std::shared_ptr<KernelGroupMember> join_group(const std::shared_ptr<KernelDmaCon
           target, group_file);
   if ((status.flags & VFIO_GROUP_FLAGS_VIABLE) == 0) {
     throw Error("VFIO_GROUP_GET_STATUS", target, EBUSY,
-                group_file + " is not viable: every device of the group must be bound to vfio-pci "
-                             "or have no driver (uvfio ls shows which is not)");
+                group_file +
+                    " is not viable: every device of the group must be bound to vfio-pci "
+                    "or have no driver (uvfio ls shows which is not)");
   }
   int cfd = ctx->fd;
   checked(sys->ioctl(m->group.get(), VFIO_GROUP_SET_CONTAINER, &cfd), "VFIO_GROUP_SET_CONTAINER",
@@ -189,8 +191,8 @@ SystemFd open_device_in(const KernelGroupMember& member, const std::string& bdf,
   vfio_device_bind_iommufd bind{};
   bind.argsz = sizeof bind;
   bind.iommufd = ctx.fd;
-  checked(ctx.sys->ioctl(device.get(), VFIO_DEVICE_BIND_IOMMUFD, &bind),
-          "VFIO_DEVICE_BIND_IOMMUFD", target, cdev_file);
+  checked(ctx.sys->ioctl(device.get(), VFIO_DEVICE_BIND_IOMMUFD, &bind), "VFIO_DEVICE_BIND_IOMMUFD",
+          target, cdev_file);
   vfio_device_attach_iommufd_pt attach{};
   attach.argsz = sizeof attach;
   attach.pt_id = ctx.ioas_id;

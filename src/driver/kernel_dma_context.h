@@ -30,9 +30,9 @@ struct KernelDmaContext {
   KernelPath path = KernelPath::kIommufd;
   std::shared_ptr<vfio::VfioSystem> sys;
   int fd = -1;
-  uint32_t ioas_id = 0;             // iommufd
-  unsigned long iommu_type = 0;     // legacy, no-IOMMU: what SET_IOMMU sets with the first group
-  const char* iommu_name = "";      // for messages: "VFIO_TYPE1v2_IOMMU"
+  uint32_t ioas_id = 0;          // iommufd
+  unsigned long iommu_type = 0;  // legacy, no-IOMMU: what SET_IOMMU sets with the first group
+  const char* iommu_name = "";   // for messages: "VFIO_TYPE1v2_IOMMU"
   bool iommu_set = false;
   std::shared_ptr<DmaTransport> dma;
   std::string target;  // the target that created it (its transport's errors name it)

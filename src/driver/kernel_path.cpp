@@ -101,10 +101,10 @@ KernelPlan plan_kernel_open(const host::Sysfs& fs, const std::string& bdf,
     } else {
       fail(target, EOPNOTSUPP,
            "the host offers no VFIO path for " + bdf + ": " +
-               (hv.iommufd ? "no device cdev (" + (plan.cdev_file.empty() ? "vfio-dev/ in sysfs"
-                                                                          : plan.cdev_file) +
-                                 ")"
-                           : std::string("no /dev/iommu")) +
+               (hv.iommufd
+                    ? "no device cdev (" +
+                          (plan.cdev_file.empty() ? "vfio-dev/ in sysfs" : plan.cdev_file) + ")"
+                    : std::string("no /dev/iommu")) +
                " and " +
                (hv.container ? "no " + plan.group_file
                              : std::string("no container /dev/vfio/vfio")) +
@@ -126,13 +126,15 @@ KernelPlan plan_kernel_open(const host::Sysfs& fs, const std::string& bdf,
       }
       if (plan.cdev_file.empty()) {
         fail(target, EOPNOTSUPP,
-             bdf + " has no vfio-dev/ in sysfs: the kernel lacks CONFIG_VFIO_DEVICE_CDEV; use "
-                   "iommu=legacy");
+             bdf +
+                 " has no vfio-dev/ in sysfs: the kernel lacks CONFIG_VFIO_DEVICE_CDEV; use "
+                 "iommu=legacy");
       }
       if (!cdev_file) {
         fail(target, ENOENT,
-             plan.cdev_file + " does not exist although sysfs lists it (is devtmpfs mounted on "
-                              "/dev?)");
+             plan.cdev_file +
+                 " does not exist although sysfs lists it (is devtmpfs mounted on "
+                 "/dev?)");
       }
       break;
     case KernelPath::kLegacy:
@@ -155,8 +157,9 @@ KernelPlan plan_kernel_open(const host::Sysfs& fs, const std::string& bdf,
       }
       if (!group_file) {
         fail(target, ENOENT,
-             plan.group_file + " does not exist (CONFIG_VFIO_GROUP off, or devtmpfs not mounted "
-                               "on /dev)");
+             plan.group_file +
+                 " does not exist (CONFIG_VFIO_GROUP off, or devtmpfs not mounted "
+                 "on /dev)");
       }
       break;
   }

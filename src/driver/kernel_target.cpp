@@ -36,8 +36,8 @@ Device open_kernel_target(const Target& target, const OpenOptions& options,
   }
   std::shared_ptr<KernelDmaContext> shared;
   if (options.share_dma_with) {
-    const auto* kd =
-        dynamic_cast<const KernelDeviceDma*>(DmaSpaceAccess::transport(*options.share_dma_with).get());
+    const auto* kd = dynamic_cast<const KernelDeviceDma*>(
+        DmaSpaceAccess::transport(*options.share_dma_with).get());
     if (kd == nullptr || kd->member()->ctx->sys != host.sys) {
       throw Error("open", text, EINVAL,
                   "share_dma_with is the DMA space of a device that is not a pci: device on this "
@@ -57,14 +57,14 @@ Device open_kernel_target(const Target& target, const OpenOptions& options,
     const std::string group = "IOMMU group " + std::to_string(member->id);
     if (shared && shared != member->ctx) {
       throw Error("open", text, EBUSY,
-                  group + " is already in another DMA space of this process (that of " +
-                      in.target + "): a group is in one DMA space at a time");
+                  group + " is already in another DMA space of this process (that of " + in.target +
+                      "): a group is in one DMA space at a time");
     }
     if (want && *want != in.path) {
       throw Error("open", text, EBUSY,
                   group + " is already open in this process on the " + kernel_path_name(in.path) +
-                      " path (by " + in.target + "): open with iommu=" +
-                      kernel_path_name(in.path) + " or close those devices first");
+                      " path (by " + in.target + "): open with iommu=" + kernel_path_name(in.path) +
+                      " or close those devices first");
     }
     path = in.path;  // the devices of one group share its space
   } else if (shared) {

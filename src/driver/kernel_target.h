@@ -31,7 +31,6 @@ Device open_kernel_target(const Target& target, const OpenOptions& options);
 /// Errors: see plan_kernel_open(), plus EINVAL (bad address or options, a DMA space of another
 /// kind of target or path), EBUSY (the group is already in a different space of this process,
 /// or open through another path), and each failing uAPI step by name.
-Device open_kernel_target(const Target& target, const OpenOptions& options,
-                          const KernelHost& host);
+Device open_kernel_target(const Target& target, const OpenOptions& options, const KernelHost& host);
 
 }  // namespace uvfio::driver::detail

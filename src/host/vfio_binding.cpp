@@ -119,9 +119,9 @@ BindAction unbind_one(const Sysfs& fs, const PciFunction& f) {
     }
     const std::string now = current_driver(fs, f.bdf);
     if (state) {
-      a.note = now == state->driver ? "restored"
-                                    : "could not restore " + show(state->driver) +
-                                          " (is its module loaded?)";
+      a.note = now == state->driver
+                   ? "restored"
+                   : "could not restore " + show(state->driver) + " (is its module loaded?)";
     } else {
       a.note = "no previous driver recorded; the kernel picked " + show(now);
     }

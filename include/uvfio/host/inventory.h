@@ -47,11 +47,11 @@ struct IommuGroup {
 
 /// Which kernel VFIO paths this host offers.
 struct HostVfio {
-  bool vfio_loaded = false;      // /sys/module/vfio
-  bool vfio_pci_loaded = false;  // /sys/bus/pci/drivers/vfio-pci
-  bool container = false;        // /dev/vfio/vfio: legacy container + groups
-  bool iommufd = false;          // /dev/iommu
-  bool noiommu_enabled = false;  // /sys/module/vfio/parameters/enable_unsafe_noiommu_mode is Y
+  bool vfio_loaded = false;        // /sys/module/vfio
+  bool vfio_pci_loaded = false;    // /sys/bus/pci/drivers/vfio-pci
+  bool container = false;          // /dev/vfio/vfio: legacy container + groups
+  bool iommufd = false;            // /dev/iommu
+  bool noiommu_enabled = false;    // /sys/module/vfio/parameters/enable_unsafe_noiommu_mode is Y
   bool noiommu_supported = false;  // that parameter exists (CONFIG_VFIO_NOIOMMU)
   bool any() const { return vfio_loaded || container || iommufd; }
 };
