@@ -52,7 +52,10 @@ class DmaTransport {
 };
 
 /// The device calls a transport answers, with the VFIO device file's semantics (returns >= 0 or
-/// -errno, never throws). Thread-safe.
+/// -errno). Thread-safe. A transport whose calls are messages (vfio-user) also throws
+/// driver::Error naming the message for what is not the device's answer (timeout, lost
+/// connection, malformed reply) and for failed region accesses; the VFIO-file transports never
+/// throw.
 class DeviceTransport {
  public:
   virtual ~DeviceTransport() = default;
