@@ -193,6 +193,13 @@ MessageReader::Status MessageReader::read(int fd, Message& out, int timeout_ms) 
   }
 }
 
+std::optional<Header> MessageReader::partial_header() const {
+  if (buf_.size() < sizeof(Header)) return std::nullopt;
+  Header h;
+  std::memcpy(&h, buf_.data(), sizeof h);
+  return h;
+}
+
 void MessageReader::resync(int fd) {
   buf_.clear();
   fds_.clear();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -46,6 +47,8 @@ class MessageReader {
   const Header& header() const { return bad_header_; }
   /// Bytes of an incomplete message are buffered (a peer that stops mid-message).
   bool partial() const { return !buf_.empty(); }
+  /// The header of that incomplete message, once all of its 16 bytes are buffered.
+  std::optional<Header> partial_header() const;
   /// After a framing error or a stalled partial message: drops what is buffered and whatever
   /// the socket holds right now, so the next message a well-behaved peer sends is read cleanly.
   void resync(int fd);

@@ -80,6 +80,10 @@ static_assert(sizeof(VersionHead) == 4);
 
 inline constexpr uint32_t kDmaMapRead = 1u << 0;
 inline constexpr uint32_t kDmaMapWrite = 1u << 1;
+/// Access modes (libvfio-user 2026, the draft spec; no capability announces them): mmap the fd,
+/// or reach it with pread/pwrite. Either needs an fd; neither: mmap with an fd, messages without.
+inline constexpr uint32_t kDmaMapAccessMmap = 1u << 2;
+inline constexpr uint32_t kDmaMapAccessFileIo = 1u << 3;
 
 struct [[gnu::packed]] DmaMap {
   uint32_t argsz;  // == sizeof(DmaMap): the request's own size
