@@ -110,6 +110,26 @@ class RawClient {
     return request(Command::kVersion, p);
   }
 
+  /// A `size`-byte register of `region` (nullopt if refused).
+  std::optional<uint64_t> read_reg(uint32_t region, uint64_t off, uint32_t size = 4) {
+    vfio_user::RegionAccess a{off, region, size};
+    std::vector<uint8_t> p(sizeof a);
+    std::memcpy(p.data(), &a, sizeof a);
+    auto r = request(Command::kRegionRead, p);
+    if (!r || r->is_error() || r->payload.size() != 16 + size) return std::nullopt;
+    uint64_t v = 0;
+    std::memcpy(&v, r->payload.data() + 16, size);
+    return v;
+  }
+  /// Writes a register: the errno of the reply (0: done).
+  int write_reg(uint32_t region, uint64_t off, uint64_t value, uint32_t size = 4) {
+    vfio_user::RegionAccess a{off, region, size};
+    std::vector<uint8_t> p(sizeof a + size);
+    std::memcpy(p.data(), &a, sizeof a);
+    std::memcpy(p.data() + sizeof a, &value, size);
+    return errno_of(Command::kRegionWrite, p);
+  }
+
   /// Serves one server->client DMA request `m` arriving on `fd` from `memory`.
   void serve(int fd, const Message& m) {
     Header h{};
