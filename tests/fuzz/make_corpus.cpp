@@ -435,6 +435,17 @@ std::map<std::string, Bytes> make_seeds() {
                              .dma_map(kIova + 0x9000, 0, false)
                              .device_info()
                              .data();
+  // A window past the end of its memfd must be refused: a device access there would SIGBUS.
+  s["bad-dma-map-past-fd-end"] = Seed()
+                                     .version()
+                                     .enable_device()
+                                     .dma_map(kIova, 0x4000, true, 0x2000)
+                                     .write(kBar0, kEduDmaSrc, 8, kIova + 0x3000)
+                                     .write(kBar0, kEduDmaDst, 8, kEduDmaBuffer)
+                                     .write(kBar0, kEduDmaCount, 8, 0x100)
+                                     .dma_command(0x1)
+                                     .read(kBar0, kEduDmaCmd, 8)
+                                     .data();
   s["bad-dma-unmap-unknown"] = Seed()
                                    .version()
                                    .dma_map(kIova, 0x4000, true)
