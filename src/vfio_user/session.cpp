@@ -147,43 +147,42 @@ int Session::load_regions() {
   std::vector<uint8_t> buf;
   for (uint32_t i = 0; i < num_regions; ++i) {
     Region& r = regions_[i];
-    uint32_t argsz = 4096;
-    long rc = 0;
-    for (;;) {
-      buf.assign(argsz, 0);
-      vfio_region_info ri{};
-      ri.argsz = argsz;
+    // The fixed part first: it says how much room the capability chain needs (the device fills
+    // in no chain it cannot fit), then the whole, so the last capability's end is known.
+    vfio_region_info ri{};
+    ri.argsz = sizeof ri;
+    ri.index = i;
+    long rc = device_->ioctl(VFIO_DEVICE_GET_REGION_INFO, reinterpret_cast<unsigned long>(&ri));
+    if (rc == 0 && (ri.flags & VFIO_REGION_INFO_FLAG_CAPS) && ri.argsz > sizeof ri &&
+        ri.argsz <= kRegionInfoLimit) {
+      const uint32_t need = ri.argsz;
+      buf.assign(need, 0);
+      ri = {};
+      ri.argsz = need;
       ri.index = i;
       std::memcpy(buf.data(), &ri, sizeof ri);
       rc = device_->ioctl(VFIO_DEVICE_GET_REGION_INFO, reinterpret_cast<unsigned long>(buf.data()));
-      if (rc < 0) break;
       std::memcpy(&ri, buf.data(), sizeof ri);
-      if (ri.argsz <= argsz || ri.argsz > kRegionInfoLimit) break;
-      argsz = ri.argsz;
+      buf.resize(need);
+    } else {
+      buf.clear();
+      ri.cap_offset = 0;
     }
     if (rc < 0) {
       r.err = static_cast<int>(-rc);
       continue;
     }
-    vfio_region_info ri{};
-    std::memcpy(&ri, buf.data(), sizeof ri);
     r.flags = ri.flags;
     r.size = ri.size;
     r.dev_offset = ri.offset;
     std::vector<Cap> caps;
-    if ((ri.flags & VFIO_REGION_INFO_FLAG_CAPS) && ri.cap_offset != 0) {
-      caps = parse_caps(buf.data(), std::min<size_t>(ri.argsz, buf.size()), ri.cap_offset);
+    if ((ri.flags & VFIO_REGION_INFO_FLAG_CAPS) && ri.cap_offset != 0 && !buf.empty()) {
+      caps = parse_caps(buf.data(), buf.size(), ri.cap_offset);
     }
-    const auto sparse = std::find_if(caps.begin(), caps.end(), [](const Cap& c) {
-      return c.id == VFIO_REGION_INFO_CAP_SPARSE_MMAP;
-    });
+    const auto is_sparse = [](const Cap& c) { return c.id == VFIO_REGION_INFO_CAP_SPARSE_MMAP; };
     if (r.flags & VFIO_REGION_INFO_FLAG_MMAP) {
       r.file = device_->region_file(i);
-      if (r.file.fd < 0) {
-        // Mappable in the device's own process only: the client must use messages.
-        r.flags &= ~uint32_t{VFIO_REGION_INFO_FLAG_MMAP};
-        if (sparse != caps.end()) caps.erase(sparse);
-      } else if (sparse == caps.end()) {
+      if (r.file.fd >= 0 && std::none_of(caps.begin(), caps.end(), is_sparse)) {
         // Like libvfio-user, mappability is always stated as a sparse-mmap capability: here one
         // area covering the region.
         Cap c{VFIO_REGION_INFO_CAP_SPARSE_MMAP, 1, std::vector<uint8_t>(8 + 16)};
@@ -194,20 +193,32 @@ int Session::load_regions() {
         caps.push_back(std::move(c));
       }
     }
-    const std::vector<uint8_t> chain = build_chain(caps);
-    r.reply.assign(sizeof(vfio_region_info) + chain.size(), 0);
-    vfio_region_info out{};
-    out.argsz = static_cast<uint32_t>(r.reply.size());
-    out.flags = r.flags & ~uint32_t{VFIO_REGION_INFO_FLAG_CAPS};
-    if (!chain.empty()) {
-      out.flags |= VFIO_REGION_INFO_FLAG_CAPS;
-      out.cap_offset = sizeof(vfio_region_info);
-    }
-    out.index = i;
-    out.size = r.size;
-    out.offset = r.file.fd >= 0 ? r.file.offset : 0;  // the mmap offset in the region's fd
-    std::memcpy(r.reply.data(), &out, sizeof out);
-    if (!chain.empty()) std::memcpy(r.reply.data() + sizeof out, chain.data(), chain.size());
+    // The reply as a client that takes fds sees it, and as one that cannot map (no fd from the
+    // device, or a client with max_msg_fds 0): no MMAP, no sparse areas.
+    const auto build = [&](bool mappable) {
+      std::vector<Cap> kept = caps;
+      if (!mappable) kept.erase(std::remove_if(kept.begin(), kept.end(), is_sparse), kept.end());
+      const std::vector<uint8_t> chain = build_chain(kept);
+      std::vector<uint8_t> reply(sizeof(vfio_region_info) + chain.size(), 0);
+      vfio_region_info out{};
+      out.argsz = static_cast<uint32_t>(reply.size());
+      out.flags = r.flags & ~uint32_t{VFIO_REGION_INFO_FLAG_CAPS};
+      if (!mappable) out.flags &= ~uint32_t{VFIO_REGION_INFO_FLAG_MMAP};
+      if (!chain.empty()) {
+        out.flags |= VFIO_REGION_INFO_FLAG_CAPS;
+        out.cap_offset = sizeof(vfio_region_info);
+      }
+      out.index = i;
+      out.size = r.size;
+      out.offset = mappable ? r.file.offset : 0;  // the mmap offset in the region's fd
+      std::memcpy(reply.data(), &out, sizeof out);
+      if (!chain.empty()) std::memcpy(reply.data() + sizeof out, chain.data(), chain.size());
+      return reply;
+    };
+    const bool mappable = (r.flags & VFIO_REGION_INFO_FLAG_MMAP) && r.file.fd >= 0;
+    r.reply = build(mappable);
+    r.reply_no_fd = build(false);
+    if (!mappable) r.file = {};
   }
   for (const vfio::Doorbell& d : device_->doorbells()) doorbells_.push_back({d, EventFd()});
   return 0;

@@ -84,9 +84,10 @@ class Session {
     int err = 0;  // the device refused GET_REGION_INFO for this index (EINVAL for VGA)
     uint32_t flags = 0;
     uint64_t size = 0;
-    uint64_t dev_offset = 0;     // where read()/write() reach it on the device
-    vfio::RegionFile file;       // the fd handed out for mmap (MMAP regions only)
-    std::vector<uint8_t> reply;  // the full GET_REGION_INFO reply: struct + capability chain
+    uint64_t dev_offset = 0;           // where read()/write() reach it on the device
+    vfio::RegionFile file;             // the fd handed out for mmap (MMAP regions only)
+    std::vector<uint8_t> reply;        // the full GET_REGION_INFO reply: struct + capability chain
+    std::vector<uint8_t> reply_no_fd;  // the same for a client that cannot receive the fd
   };
   struct DmaWindow {
     uint64_t size;

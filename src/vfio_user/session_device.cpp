@@ -60,25 +60,19 @@ int Session::on_get_region_info(const Message& m) {
   if (req->index >= regions_.size()) return -EINVAL;
   const Region& r = regions_[req->index];
   if (r.err != 0) return -r.err;
-  const bool fits = req->argsz >= r.reply.size();
-  // The region's fd goes only with its capabilities, when they fit (libvfio-user does the same:
-  // a first 32-byte query learns the size and asks again), and only to a client that takes fds.
-  const bool send_fd = fits && r.file.fd >= 0 && client_.max_msg_fds > 0;
-  if (fits && (r.file.fd < 0 || send_fd)) {
+  // A client that takes no fds cannot map: it sees the region without MMAP.
+  const bool with_fd = r.file.fd >= 0 && client_.max_msg_fds > 0;
+  const std::vector<uint8_t>& full = with_fd ? r.reply : r.reply_no_fd;
+  if (req->argsz >= full.size()) {
     const int fd = r.file.fd;
-    return reply(m, r.reply, send_fd ? std::span<const int>(&fd, 1) : std::span<const int>());
+    return reply(m, full, with_fd ? std::span<const int>(&fd, 1) : std::span<const int>());
   }
-  // Only the fixed part: the needed argsz, no capability, no fd (a client without fd support
-  // cannot map the region: MMAP is cleared for it).
+  // Too small for the chain: the fixed part with the argsz needed, no capability and no fd.
+  // The fd goes only with its capabilities, as libvfio-user does: a first 32-byte query learns
+  // the size and asks again.
   vfio_region_info out{};
-  std::memcpy(&out, r.reply.data(), sizeof out);
+  std::memcpy(&out, full.data(), sizeof out);
   out.cap_offset = 0;
-  if (!fits) {
-    out.argsz = static_cast<uint32_t>(r.reply.size());
-  } else {
-    out.flags &= ~uint32_t{VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS};
-    out.argsz = sizeof out;
-  }
   return reply(m, {reinterpret_cast<const uint8_t*>(&out), sizeof out});
 }
 
