@@ -5,6 +5,13 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "uvfio/vfio_user/server.h"
+
+namespace CLI {
+class App;
+}
 
 namespace uvfio::tools {
 
@@ -52,6 +59,19 @@ struct BindOptions {
 /// `uvfio bind BDF` / `uvfio unbind BDF`: binds BDF's IOMMU group to vfio-pci, or restores the
 /// drivers it had. 0 on success; 1 with a message saying what to do on stderr.
 int run_bind(const BindOptions& options);
+
+struct ServeOptions {
+  vfio_user::ServerOptions server;
+  bool no_twin_socket = false;
+  bool no_write_multiple = false;
+};
+
+/// Registers `uvfio serve` and its options on `app` (DEVICE --socket PATH pairs are not CLI11
+/// options: they come back as the subcommand's remaining() arguments).
+CLI::App* add_serve_command(CLI::App& app, ServeOptions& options);
+/// `uvfio serve ... DEVICE (--socket PATH | --fd N)...`: serves until SIGTERM/SIGINT. 0 on a
+/// clean stop, 2 for bad arguments, 1 if a socket cannot be served.
+int run_serve(const ServeOptions& options, const std::vector<std::string>& args);
 
 /// The "Targets" help section: the target syntax, the transport options, and every emulated
 /// device with its options (from the device registry).

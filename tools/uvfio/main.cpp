@@ -127,6 +127,9 @@ int run(int argc, char** argv) {
       "then binds the recorded previous driver explicitly if the probe picked another. Waits for "
       "VFIO users of the device to close it (the kernel asks them to). Needs root."));
 
+  uvfio::tools::ServeOptions serve_opts;
+  auto* serve = uvfio::tools::add_serve_command(app, serve_opts);
+
   auto* version = app.add_subcommand("version", "Print uvfio's version");
 
   CLI11_PARSE(app, argc, argv);
@@ -147,6 +150,7 @@ int run(int argc, char** argv) {
   if (*ls) return uvfio::tools::run_ls(ls_opts);
   if (*bind) return uvfio::tools::run_bind(bind_opts);
   if (*unbind) return uvfio::tools::run_bind(unbind_opts);
+  if (*serve) return uvfio::tools::run_serve(serve_opts, serve->remaining());
   return 1;
 }
 
