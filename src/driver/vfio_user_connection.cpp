@@ -1,11 +1,13 @@
 #include "driver/vfio_user_connection.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -229,7 +231,79 @@ void VfioUserConnection::handoff_locked() {
 int VfioUserConnection::send_locked_io(int fd, const vu::Header& hdr,
                                        std::span<const std::span<const uint8_t>> pieces,
                                        std::span<const int> fds) {
-  return vu::send_message(fd, hdr, pieces, fds, timeout_ms(options_.timeout));
+  // The common request — a header, a few pieces, a few fds — goes out in one sendmsg built on
+  // the stack; anything larger takes vfio_user::send_message (which allocates).
+  constexpr size_t kMaxPieces = 4;
+  constexpr size_t kMaxFds = 16;
+  if (pieces.size() > kMaxPieces || fds.size() > kMaxFds) {
+    return vu::send_message(fd, hdr, pieces, fds, timeout_ms(options_.timeout));
+  }
+  vu::Header h = hdr;
+  uint64_t total = sizeof h;
+  std::array<iovec, kMaxPieces + 1> iov{};
+  size_t n = 0;
+  iov[n++] = {&h, sizeof h};
+  for (auto p : pieces) {
+    total += p.size();
+    if (!p.empty()) iov[n++] = {const_cast<uint8_t*>(p.data()), p.size()};
+  }
+  if (total > UINT32_MAX) return -EMSGSIZE;
+  h.msg_size = static_cast<uint32_t>(total);
+  alignas(cmsghdr) std::array<char, CMSG_SPACE(kMaxFds * sizeof(int))> control{};
+  msghdr mh{};
+  mh.msg_iov = iov.data();
+  mh.msg_iovlen = n;
+  if (!fds.empty()) {
+    mh.msg_control = control.data();
+    mh.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+    cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  }
+  ssize_t sent;
+  do {
+    sent = ::sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (sent < 0 && errno == EINTR);
+  if (sent == static_cast<ssize_t>(total)) return 0;
+  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+  // A full socket buffer or a partial send: the rest, with poll, by send_message's loop (the
+  // fds went with the first byte when anything was sent).
+  const size_t done = sent < 0 ? 0 : static_cast<size_t>(sent);
+  if (done == 0) return vu::send_message(fd, hdr, pieces, fds, timeout_ms(options_.timeout));
+  std::vector<uint8_t> rest;
+  rest.reserve(total - done);
+  size_t skip = done;
+  for (size_t i = 0; i < n; ++i) {
+    const auto* b = static_cast<const uint8_t*>(iov[i].iov_base);
+    const size_t len = iov[i].iov_len;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    rest.insert(rest.end(), b + skip, b + len);
+    skip = 0;
+  }
+  return send_raw_rest(fd, rest);
+}
+
+int VfioUserConnection::send_raw_rest(int fd, std::span<const uint8_t> rest) const {
+  size_t off = 0;
+  while (off < rest.size()) {
+    const ssize_t k = ::send(fd, rest.data() + off, rest.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (k > 0) {
+      off += static_cast<size_t>(k);
+      continue;
+    }
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+    pollfd p{fd, POLLOUT, 0};
+    const int r = ::poll(&p, 1, timeout_ms(options_.timeout));
+    if (r == 0) return -ETIMEDOUT;
+    if (r < 0 && errno != EINTR) return -errno;
+  }
+  return 0;
 }
 
 void VfioUserConnection::start(Call& call, vu::Command cmd,

@@ -159,6 +159,7 @@ class VfioUserConnection {
   void unregister_locked(Call& call);
   int send_locked_io(int fd, const vfio_user::Header& hdr,
                      std::span<const std::span<const uint8_t>> pieces, std::span<const int> fds);
+  int send_raw_rest(int fd, std::span<const uint8_t> rest) const;
   [[noreturn]] void throw_call(const Call& call, int err, const std::string& detail) const;
 
   std::string target_;

@@ -319,6 +319,26 @@ ssize_t VfioUserDeviceTransport::pread(void* buf, size_t count, uint64_t offset)
   if (count == 0) return 0;
   const uint64_t chunk = conn_->max_xfer();
   auto* out = static_cast<uint8_t*>(buf);
+  if (count <= chunk) {
+    // The usual register read: one request, one reply, in this thread.
+    vu::RegionAccess req{};
+    req.offset = off;
+    req.region = index;
+    req.count = static_cast<uint32_t>(count);
+    Call c;
+    conn_->start(c, vu::Command::kRegionRead, One(req));
+    if (const int err = conn_->finish(c); err != 0) {
+      conn_->fail("REGION_READ", err, describe(index, off, count));
+    }
+    vu::RegionAccess rep{};
+    if (!c.get(rep) || rep.count != req.count || rep.region != index || rep.offset != off ||
+        c.payload().size() - sizeof rep < count) {
+      conn_->fail("REGION_READ", EPROTO,
+                  describe(index, off, count) + ": the reply does not match the request");
+    }
+    std::memcpy(out, c.payload().data() + sizeof rep, count);
+    return static_cast<ssize_t>(count);
+  }
   std::array<Call, kWindow> calls;
   std::array<uint64_t, kWindow> at{};    // where each outstanding chunk starts (from `off`)
   std::array<uint32_t, kWindow> size{};  // and its size
@@ -414,6 +434,19 @@ ssize_t VfioUserDeviceTransport::pwrite(const void* buf, size_t count, uint64_t 
     return static_cast<ssize_t>(count);
   }
   const uint64_t chunk = conn_->max_xfer();
+  if (count <= chunk) {
+    vu::RegionAccess req{};
+    req.offset = off;
+    req.region = index;
+    req.count = static_cast<uint32_t>(count);
+    const std::span<const uint8_t> pieces[] = {bytes_of(req), {src, count}};
+    Call c;
+    conn_->start(c, vu::Command::kRegionWrite, pieces);
+    if (const int err = conn_->finish(c); err != 0) {
+      conn_->fail("REGION_WRITE", err, describe(index, off, count));
+    }
+    return static_cast<ssize_t>(count);
+  }
   std::array<Call, kWindow> calls;
   std::array<uint64_t, kWindow> at{};
   std::array<uint32_t, kWindow> size{};
