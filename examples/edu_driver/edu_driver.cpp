@@ -385,7 +385,11 @@ class EduDriver {
     auto dma = dev_.dma();
     r_.dma_kind = driver::dma_kind_name(dma.kind());
     r_.translates = dma.translates();
-    buf_ = driver::DmaBuffer::allocate(size_t{2} * 4096);
+    // Without an IOMMU the device sees bus addresses, so a buffer of more than one page must be
+    // physically contiguous: a huge page is (the no-IOMMU DMA space refuses anything else).
+    driver::DmaBufferOptions bo;
+    bo.hugepages = !r_.translates;
+    buf_ = driver::DmaBuffer::allocate(size_t{2} * 4096, bo);
     driver::DmaMapOptions mo;
     mo.iova_limit = o_.dma_mask;  // dma_set_mask(28 bits)
     map_ = dma.map(buf_, mo);
