@@ -1,7 +1,8 @@
 # uvfio front door. Every target installs what it needs (scripts/deps.sh) and builds first.
 #   make        build everything into build/ (CLI: build/uvfio)
 #   make demo   the main job
-#   make test   the whole test suite: unit + install tests, ASan+UBSan, TSan, format
+#   make test   the whole test suite: unit + install tests, ASan+UBSan, TSan, format, then the
+#               VM tests (tests/vm: real kernel VFIO in QEMU; root or sudo for apt on first use)
 #   make bench  the benchmarks (BENCH lines)
 .PHONY: all deps build demo test test-unit test-asan test-tsan test-vm bench format clean
 
@@ -40,22 +41,21 @@ test-tsan: deps build-tsan/build.ninja
 	@cmake --build build-tsan -j $(JOBS)
 	@cd build-tsan && ctest --output-on-failure --no-tests=error -j $(JOBS) -L concurrency
 
-test: test-unit test-asan test-tsan
+test: test-unit test-asan test-tsan test-vm
 	@echo "uvfio: all tests passed"
 
-# The conformance scenarios against a real kernel: builds (or reuses from ~/.cache/uvfio) a test
-# kernel and a static uvfio-conformance in build-vm/, boots it in QEMU three times (tests/vm/).
-# Not part of `test`: it needs root for apt, network on a fresh machine and minutes of CPU.
-# One boot only: make test-vm VM_BOOTS=iommu (or noiommu, bypass).
-test-vm: deps
+# The VM tests (tests/vm/README.md): a test kernel (built once, cached in ~/.cache/uvfio), an
+# initramfs with build/'s own uvfio and uvfio-conformance (their shared libraries copied in), and
+# three QEMU boots that run the conformance scenarios on the kernel and the emulation side by side,
+# uvfio ls/bind/unbind/info and the edu demo on the legacy, iommufd and no-IOMMU paths.
+# Logs in build/vm/. One boot only: make test-vm VM_BOOTS=iommu (or noiommu, bypass).
+VM_BINARIES := build/uvfio build/tests/conformance/uvfio-conformance
+test-vm: deps build/build.ninja
 	@tests/vm/deps.sh
-	@tests/vm/build-kernel.sh build-vm
-	@[ -f build-vm/build.ninja ] || cmake -S . -B build-vm $(CMAKE_GEN) \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUVFIO_BUILD_BENCH=OFF -DUVFIO_FMT_HEADER_ONLY=ON \
-	  -DCMAKE_EXE_LINKER_FLAGS=-static >/dev/null
-	@cmake --build build-vm -j $(JOBS) --target uvfio_conformance
-	@tests/vm/mkinitrd.sh build-vm/tests/conformance/uvfio-conformance build-vm/initrd.gz
-	@tests/vm/run.sh build-vm $(VM_BOOTS)
+	@cmake --build build -j $(JOBS) --target uvfio_cli uvfio_conformance
+	@JOBS=$(JOBS) tests/vm/build-kernel.sh build/vm
+	@tests/vm/mkinitrd.sh build/vm/initrd.gz $(VM_BINARIES)
+	@tests/vm/run.sh build/vm $(VM_BOOTS)
 
 bench: build
 	@build/bench/uvfio-bench

@@ -2,13 +2,13 @@
 # Builds the VM test kernel from Debian's linux-source-6.12 plus tests/vm/kernel.config, and links
 # it as <outdir>/bzImage. The image is cached outside the tree, keyed by the fragment and the
 # source package version, because a build takes minutes and the result only depends on those two.
-# Usage: tests/vm/build-kernel.sh [outdir]   (default: build-vm)
+# Usage: tests/vm/build-kernel.sh [outdir]   (default: build/vm)
 # Env: UVFIO_CACHE (default ~/.cache/uvfio), JOBS (default nproc).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-outdir=${1:-$repo/build-vm}
+outdir=${1:-$repo/build/vm}
 fragment=$here/kernel.config
 cache=${UVFIO_CACHE:-$HOME/.cache/uvfio}
 tarball=$cache/linux-source-6.12/linux-source-6.12.tar.xz  # fetched by deps.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the VM conformance harness (make test-vm) needs on top of scripts/deps.sh, once.
+# Installs what the VM tests (make test-vm, part of make test) need on top of scripts/deps.sh, once.
 # Silent and fast when everything is present.
 #
 # linux-source-6.12 comes from bookworm-backports: Debian's own kernels ship without IOMMUFD and
