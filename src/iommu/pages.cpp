@@ -42,6 +42,12 @@ Result<std::shared_ptr<Pages>> Pages::create(const MemorySource& src, bool writa
     struct stat st {};
     if (fault::should_fail("pages: fstat")) return Errno{EBADF};
     if (::fstat(src.fd(), &st) != 0) return Errno{errno};
+    // Pages past the end of a file (a memfd too) are not memory: a device touching them would
+    // raise SIGBUS in whoever performs the DMA. Refuse the window up front, as pinning would.
+    if (S_ISREG(st.st_mode)) {
+      const auto size = static_cast<uint64_t>(st.st_size);
+      if (src.offset() > size || src.length() > size - src.offset()) return Errno{EFAULT};
+    }
     uint64_t aligned = src.offset() & ~(hp - 1);
     uint64_t lead = src.offset() - aligned;
     int prot = PROT_READ | (writable ? PROT_WRITE : 0);
