@@ -104,6 +104,14 @@ bool Connection::partial() {
   return reader_.partial();
 }
 
+bool Connection::has_buffered() {
+  std::unique_lock tok(token_, std::try_to_lock);
+  if (!tok.owns_lock()) return true;
+  if (reader_.partial()) return true;
+  std::lock_guard lk(inbox_mu_);
+  return !inbox_.empty();
+}
+
 std::optional<Header> Connection::partial_header() {
   std::lock_guard tok(token_);
   return reader_.partial_header();

@@ -61,6 +61,9 @@ class Connection {
   const Header& bad_header() const { return bad_header_; }
   /// Bytes of an incomplete message are buffered.
   bool partial();
+  /// Input is buffered here or queued by a device thread, so next() may return a message
+  /// without the socket becoming readable again (true while a device thread holds the token).
+  bool has_buffered();
   /// The header of the incomplete message buffered now, once all 16 bytes of it arrived.
   std::optional<Header> partial_header();
   /// Drops buffered input and whatever the socket holds now (after a framing error or a message

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 namespace uvfio::vfio_user {
 namespace {
@@ -34,11 +35,19 @@ int send_message(int fd, Header hdr, std::span<const std::span<const uint8_t>> p
   if (total > UINT32_MAX) return -EMSGSIZE;
   hdr.msg_size = static_cast<uint32_t>(total);
 
-  std::vector<iovec> iov;
-  iov.reserve(pieces.size() + 1);
-  iov.push_back({&hdr, sizeof(hdr)});
+  // A few pieces (every message the server and client build) go in a stack array: no
+  // allocation on the request path.
+  iovec small[8];
+  std::vector<iovec> large;
+  iovec* iov = small;
+  if (pieces.size() + 1 > std::size(small)) {
+    large.resize(pieces.size() + 1);
+    iov = large.data();
+  }
+  size_t niov = 0;
+  iov[niov++] = {&hdr, sizeof(hdr)};
   for (auto p : pieces) {
-    if (!p.empty()) iov.push_back({const_cast<uint8_t*>(p.data()), p.size()});
+    if (!p.empty()) iov[niov++] = {const_cast<uint8_t*>(p.data()), p.size()};
   }
   std::vector<char> control;
   msghdr mh{};
@@ -53,9 +62,9 @@ int send_message(int fd, Header hdr, std::span<const std::span<const uint8_t>> p
     std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
   }
   size_t first = 0;  // first iovec not fully sent
-  while (first < iov.size()) {
+  while (first < niov) {
     mh.msg_iov = &iov[first];
-    mh.msg_iovlen = iov.size() - first;
+    mh.msg_iovlen = niov - first;
     const ssize_t n = ::sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -69,8 +78,8 @@ int send_message(int fd, Header hdr, std::span<const std::span<const uint8_t>> p
     mh.msg_control = nullptr;
     mh.msg_controllen = 0;
     auto left = static_cast<size_t>(n);
-    while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
-    if (first < iov.size()) {
+    while (first < niov && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+    if (first < niov) {
       iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
       iov[first].iov_len -= left;
     }
@@ -89,23 +98,32 @@ int send_message(int fd, Message& m, int timeout_ms) {
 }
 
 MessageReader::MessageReader(uint32_t max_size, size_t max_fds)
-    : max_size_(std::max<uint32_t>(max_size, sizeof(Header))), max_fds_(max_fds) {}
+    : max_size_(std::max<uint32_t>(max_size, sizeof(Header))),
+      max_fds_(max_fds),
+      control_(max_fds > 0 ? CMSG_SPACE(max_fds * sizeof(int)) : 0) {}
 
 // Reads once into the buffer. 1: bytes arrived, 0: EOF, -EAGAIN/-ETIMEDOUT: nothing yet.
 int MessageReader::fill(int fd, int timeout_ms) {
   if (timeout_ms != 0) {
     if (int rc = wait_ready(fd, POLLIN, timeout_ms); rc < 0) return rc == -ETIMEDOUT ? -EAGAIN : rc;
   }
-  const size_t start = buf_.size();
-  buf_.resize(start + kReadChunk);
-  iovec iov{buf_.data() + start, kReadChunk};
-  std::vector<char> control(CMSG_SPACE(max_fds_ * sizeof(int)));
+  // Room for a whole chunk after the unconsumed bytes: move them to the front, and grow the
+  // storage only the first time (or for a large message).
+  if (buf_.size() - end_ < kReadChunk) {
+    if (begin_ != 0) {
+      std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (buf_.size() - end_ < kReadChunk) buf_.resize(end_ + kReadChunk);
+  }
+  iovec iov{buf_.data() + end_, buf_.size() - end_};
   msghdr mh{};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
   if (max_fds_ > 0) {
-    mh.msg_control = control.data();
-    mh.msg_controllen = control.size();
+    mh.msg_control = control_.data();
+    mh.msg_controllen = control_.size();
   }
   ssize_t n;
   do {
@@ -113,10 +131,11 @@ int MessageReader::fill(int fd, int timeout_ms) {
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     const int err = errno;
-    buf_.resize(start);
     return (err == EAGAIN || err == EWOULDBLOCK) ? -EAGAIN : -err;
   }
-  buf_.resize(start + static_cast<size_t>(n));
+  end_ += static_cast<size_t>(n);
+  const bool truncated = (mh.msg_flags & MSG_CTRUNC) != 0;
+  if (mh.msg_controllen == 0 && !truncated) return n > 0 ? 1 : 0;  // the common case: no fds
   // Collect fds (also on EOF: a peer may send fds and close).
   std::vector<UniqueFd> got;
   for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
@@ -128,17 +147,17 @@ int MessageReader::fill(int fd, int timeout_ms) {
       got.emplace_back(raw);
     }
   }
-  const bool truncated = (mh.msg_flags & MSG_CTRUNC) != 0;
   if (!got.empty() || truncated) {
     // A sender attaches fds to its message's first byte and the kernel ends a read after the
     // segment that carried them: they belong to the last message starting before this read's
     // end (the one in progress if none starts inside it).
+    const size_t avail = end_ - begin_;
     size_t owner = 0;
-    for (size_t pos = 0; pos < buf_.size();) {
+    for (size_t pos = 0; pos < avail;) {
       owner = pos;
-      if (buf_.size() - pos < sizeof(Header)) break;
+      if (avail - pos < sizeof(Header)) break;
       Header h;
-      std::memcpy(&h, buf_.data() + pos, sizeof(h));
+      std::memcpy(&h, buf_.data() + begin_ + pos, sizeof(h));
       if (h.msg_size < sizeof(Header) || h.msg_size > max_size_) break;
       pos += h.msg_size;
     }
@@ -149,19 +168,26 @@ int MessageReader::fill(int fd, int timeout_ms) {
 }
 
 MessageReader::Status MessageReader::take(Message& out) {
-  if (buf_.size() < sizeof(Header)) return Status::kAgain;
+  const size_t avail = end_ - begin_;
+  if (avail < sizeof(Header)) return Status::kAgain;
   Header h;
-  std::memcpy(&h, buf_.data(), sizeof(h));
+  std::memcpy(&h, buf_.data() + begin_, sizeof(h));
   if (h.msg_size < sizeof(Header) || h.msg_size > max_size_) {
     bad_header_ = h;
     error_ = -EMSGSIZE;
     return Status::kError;
   }
-  if (buf_.size() < h.msg_size) return Status::kAgain;
-  out = Message{};
+  if (avail < h.msg_size) return Status::kAgain;
+  // `out` keeps its payload's capacity: a reader of many messages into one Message allocates
+  // nothing once it has seen the largest.
   out.hdr = h;
-  out.payload.assign(buf_.begin() + sizeof(Header), buf_.begin() + h.msg_size);
-  buf_.erase(buf_.begin(), buf_.begin() + h.msg_size);
+  const uint8_t* body = buf_.data() + begin_ + sizeof(Header);
+  out.payload.assign(body, body + (h.msg_size - sizeof(Header)));
+  out.fds.clear();
+  out.fds_truncated = false;
+  begin_ += h.msg_size;
+  if (begin_ == end_) begin_ = end_ = 0;
+  if (fds_.empty()) return Status::kMessage;
   // Hand over this message's fds; shift the others to the new buffer origin.
   std::vector<PendingFd> rest;
   for (auto& p : fds_) {
@@ -184,7 +210,7 @@ MessageReader::Status MessageReader::read(int fd, Message& out, int timeout_ms) 
     if (rc == 1) continue;
     if (rc == -EAGAIN) return Status::kAgain;
     if (rc == 0) {
-      if (buf_.empty()) return Status::kClosed;
+      if (begin_ == end_) return Status::kClosed;
       error_ = -EPROTO;
       return Status::kError;
     }
@@ -194,14 +220,14 @@ MessageReader::Status MessageReader::read(int fd, Message& out, int timeout_ms) 
 }
 
 std::optional<Header> MessageReader::partial_header() const {
-  if (buf_.size() < sizeof(Header)) return std::nullopt;
+  if (end_ - begin_ < sizeof(Header)) return std::nullopt;
   Header h;
-  std::memcpy(&h, buf_.data(), sizeof h);
+  std::memcpy(&h, buf_.data() + begin_, sizeof h);
   return h;
 }
 
 void MessageReader::resync(int fd) {
-  buf_.clear();
+  begin_ = end_ = 0;
   fds_.clear();
   char sink[4096];
   for (;;) {

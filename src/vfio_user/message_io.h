@@ -46,7 +46,7 @@ class MessageReader {
   int error() const { return error_; }
   const Header& header() const { return bad_header_; }
   /// Bytes of an incomplete message are buffered (a peer that stops mid-message).
-  bool partial() const { return !buf_.empty(); }
+  bool partial() const { return begin_ != end_; }
   /// The header of that incomplete message, once all of its 16 bytes are buffered.
   std::optional<Header> partial_header() const;
   /// After a framing error or a stalled partial message: drops what is buffered and whatever
@@ -59,8 +59,13 @@ class MessageReader {
 
   uint32_t max_size_;
   size_t max_fds_;
-  std::vector<uint8_t> buf_;  // unconsumed bytes, starting at a message boundary
-  // fds received, each with the buffer position (bytes before it in buf_) where the read that
+  // Storage reused from read to read (no allocation or zero-fill per message): the unconsumed
+  // bytes are [begin_, end_), starting at a message boundary.
+  std::vector<uint8_t> buf_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  std::vector<char> control_;  // recvmsg's ancillary buffer, sized for max_fds
+  // fds received, each with the position (unconsumed bytes before it) where the read that
   // brought it began; they belong to the message starting at or after that position first.
   struct PendingFd {
     size_t pos;

@@ -167,9 +167,9 @@ struct Server::Impl {
     }
   }
 
-  void on_input(Slot& s) {
+  void on_input(Slot& s, bool woken = false) {
     if (!s.session) return;
-    switch (s.session->on_input(kBudget)) {
+    switch (s.session->on_input(kBudget, woken)) {
       case Session::Status::kIdle:
         s.ready = false;
         break;
@@ -226,7 +226,7 @@ struct Server::Impl {
       if (t.kind == Kind::kDoorbell) {
         s->session->on_doorbell(t.index);
       } else {
-        on_input(*s);
+        on_input(*s, t.kind == Kind::kWake);
       }
     }
     const auto now = Clock::now();

@@ -62,8 +62,9 @@ class Session {
     kMore,   // stopped at the budget: more may be buffered, call again
     kEnded,  // the client left or the stream is unusable: end() the session
   };
-  /// Reads and handles up to `budget` messages.
-  Status on_input(int budget);
+  /// Reads and handles up to `budget` messages; `woken`: the wake eventfd fired (a device
+  /// thread queued input or the connection broke).
+  Status on_input(int budget, bool woken);
   /// The doorbell eventfd `index` fired: performs its register write.
   void on_doorbell(uint32_t index);
   /// When the partial message buffered now counts as stalled; nullopt if none is.
