@@ -30,7 +30,8 @@ struct ServerOptions {
   /// Largest `count` the server accepts in REGION_READ/WRITE (1..64 MiB). The server also never
   /// sends a DMA_READ/WRITE larger than the client's own max_data_xfer_size.
   uint64_t max_data_xfer_size = 1u << 20;
-  /// Most DMA_MAP windows one client may hold at once (1..65535); ENOSPC beyond it.
+  /// Most DMA_MAP windows one client may hold at once (1..65535); EINVAL beyond it (libvfio-user's
+  /// errno at its limit).
   uint32_t max_dma_maps = 65535;
   /// Page sizes DMA_MAP address/size/offset must be aligned to: bitmask, the smallest bit set is
   /// the alignment (>= 4 KiB, and the IOAS page size).
@@ -39,8 +40,9 @@ struct ServerOptions {
   bool twin_socket = true;
   /// Advertise and accept REGION_WRITE_MULTI. Off: command 15 is answered EINVAL.
   bool write_multiple = true;
-  /// A client that stops mid-message, or stops reading our replies, for this long is
-  /// disconnected (and its device reset). Milliseconds, > 0.
+  /// A message that stalls part-way for this long is answered EINVAL (when its header arrived)
+  /// and the input resynced, the session going on; a client that stops reading our replies for
+  /// this long is disconnected (and its device reset). Milliseconds, > 0.
   int io_timeout_ms = 5000;
   /// A device thread waiting for the client's reply to a DMA_READ/WRITE gives up after this long;
   /// the device sees a DMA fault (-EFAULT) and the client is disconnected. Milliseconds, > 0.
