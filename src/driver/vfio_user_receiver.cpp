@@ -9,14 +9,13 @@
 namespace uvfio::driver::detail {
 namespace {
 
-constexpr size_t kInitialBuffer = 64 * 1024;
-constexpr size_t kMinRoom = 16 * 1024;  // compact before reading into less than this
+constexpr size_t kInitialBuffer = size_t{64} * 1024;
+constexpr size_t kMinRoom = size_t{16} * 1024;  // compact before reading into less than this
 
 }  // namespace
 
 VfioUserReceiver::VfioUserReceiver(uint32_t max_message_size, size_t max_fds)
     : max_size_(std::max<uint32_t>(max_message_size, sizeof(vfio_user::Header))),
-      max_fds_(max_fds),
       buf_(std::min<size_t>(kInitialBuffer, max_size_ + kMinRoom)),
       control_(CMSG_SPACE(std::max<size_t>(max_fds, 1) * sizeof(int))) {}
 

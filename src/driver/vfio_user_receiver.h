@@ -45,7 +45,6 @@ class VfioUserReceiver {
   void compact(size_t need);
 
   uint32_t max_size_;
-  size_t max_fds_;
   std::vector<uint8_t> buf_;
   size_t head_ = 0;        // first unconsumed byte
   size_t tail_ = 0;        // end of received bytes
