@@ -227,7 +227,8 @@ int Session::load_regions() {
 void Session::end(const char* why) {
   if (ended_) return;
   ended_ = true;
-  log_info("vfio-user", "{}: session ends: {}", config_.name, why);
+  const bool started = device_open_;  // a session whose device never opened never began
+  if (started) log_info("vfio-user", "{}: session ends: {}", config_.name, why);
   // Device threads waiting for the client give up first, so closing the device cannot wait on
   // a DMA reply that will never come.
   conn_->shutdown();
@@ -248,7 +249,7 @@ void Session::end(const char* why) {
   ioas_.reset();
   access_.reset();
   msg_ = Message{};
-  ServerCounters::bump(counters_.disconnects);
+  if (started) ServerCounters::bump(counters_.disconnects);
 }
 
 // ---------------------------------------------------------------------------- input

@@ -29,6 +29,9 @@ struct MessageMemory {
   uint64_t base = 0;
   std::vector<uint8_t> bytes;
   bool answer = true;  // false: never reply (a client that hangs)
+  // QEMU 10.1-10.2's layout (reference §6.1): a 4-byte count, data at payload offset 12, a bare
+  // header as the DMA_WRITE reply.
+  bool qemu_layout = false;
   int reads = 0, writes = 0;
 };
 
@@ -140,8 +143,10 @@ class RawClient {
     uint64_t addr = 0, count = 0;
     std::memcpy(&addr, m.payload.data(), 8);
     std::memcpy(&count, m.payload.data() + 8, 8);
+    if (memory->qemu_layout) count &= 0xffffffff;  // QEMU reads a 4-byte count
     const bool inside = addr >= memory->base && count <= memory->bytes.size() &&
                         addr - memory->base <= memory->bytes.size() - count;
+    const size_t data_at = memory->qemu_layout ? 12 : 16;
     std::vector<uint8_t> out(m.payload.begin(), m.payload.begin() + 16);
     if (!inside) {
       h.flags |= vfio_user::kFlagError;
@@ -150,10 +155,13 @@ class RawClient {
     } else if (m.hdr.command == static_cast<uint16_t>(Command::kDmaRead)) {
       ++memory->reads;
       const uint8_t* src = memory->bytes.data() + (addr - memory->base);
+      out.resize(data_at);
       out.insert(out.end(), src, src + count);
+      if (memory->qemu_layout) out.resize(out.size() + 4, 0);  // its struct's padding
     } else {
       ++memory->writes;
-      std::memcpy(memory->bytes.data() + (addr - memory->base), m.payload.data() + 16, count);
+      std::memcpy(memory->bytes.data() + (addr - memory->base), m.payload.data() + data_at, count);
+      if (memory->qemu_layout) out.clear();
     }
     const std::span<const uint8_t> piece(out);
     (void)vfio_user::send_message(fd, h, std::span(&piece, out.empty() ? 0 : 1), {}, 2000);

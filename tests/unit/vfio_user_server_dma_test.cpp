@@ -146,6 +146,29 @@ TEST_F(DmaTest, DmaWithoutAnFdTravelsAsMessagesOnTheMainSocket) {
   EXPECT_EQ(server_->stats().dma_failures, 0u);
 }
 
+TEST_F(DmaTest, Qemu10DmaLayoutIsRecognizedAndSpoken) {
+  start();
+  negotiate("{\"capabilities\":{\"max_msg_fds\":16}}");
+  bus_master();
+  MessageMemory mem;
+  mem.base = kIova;
+  mem.bytes.resize(kWindow);
+  for (size_t i = 0; i < 4096; ++i) mem.bytes[i] = static_cast<uint8_t>(i * 5 + 3);
+  mem.qemu_layout = true;
+  c().memory = &mem;
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kRW)), 0);
+  // QEMU's DMA_READ reply (data at 12, its first bytes in the count's upper half) is read right,
+  // and from then on DMA_WRITE goes out the way QEMU reads it.
+  ASSERT_TRUE(edu_dma(kIova, devices::kEduDmaBufferBase, 4096, false));
+  ASSERT_TRUE(edu_dma(devices::kEduDmaBufferBase, kIova + 0x4000, 4096, true));
+  EXPECT_EQ(std::memcmp(mem.bytes.data(), mem.bytes.data() + 0x4000, 4096), 0);
+  EXPECT_EQ(server_->stats().dma_failures, 0u);
+  // A bare-header DMA_WRITE reply is accepted.
+  ASSERT_TRUE(edu_dma(devices::kEduDmaBufferBase, kIova + 0x8000, 64, true));
+  EXPECT_EQ(std::memcmp(mem.bytes.data(), mem.bytes.data() + 0x8000, 64), 0);
+  EXPECT_EQ(server_->stats().dma_failures, 0u);
+}
+
 TEST_F(DmaTest, DmaMessagesAreSplitByTheClientsTransferLimit) {
   start();
   negotiate("{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1024}}");

@@ -168,6 +168,21 @@ TEST_F(SocketTest, ADisconnectMidRequestFreesTheDeviceForTheNextClient) {
   EXPECT_EQ(c.read_reg(kBar0, reg::kIdentification), 0x010000edu);
 }
 
+TEST_F(SocketTest, AClientThatStopsReadingRepliesIsDisconnected) {
+  ServerOptions o;
+  start(o);  // io_timeout_ms 500
+  UniqueFd theirs;
+  RawClient c = RawClient::pair(&theirs);
+  auto id = server_->serve_connected_fd(make_edu(), std::move(theirs));
+  ASSERT_TRUE(id.ok());
+  run();
+  negotiate(c);
+  // 64 KiB replies, never read: the socket fills and the server's send times out.
+  for (int i = 0; i < 200; ++i) c.send(Command::kRegionRead, region_access(kBar0, 0, 0x10000));
+  EXPECT_TRUE(eventually([&] { return !server_->client_connected(*id); }));
+  EXPECT_EQ(server_->stats().disconnects, 1u);
+}
+
 TEST_F(SocketTest, SocketPaths) {
   start();
   // A path that is not a socket is never replaced.
