@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/bus_error_guard.h"
 #include "base/grace_period.h"
 #include "iommu/access_core.h"
 #include "iommu/ioas_state.h"
@@ -155,7 +156,8 @@ struct RemotePiece {
 };
 
 // A device read or write of [iova, iova+length): checks the whole range first, then calls
-// copy(host, offset, n) for each host-contiguous piece (offset into the caller's buffer), all in
+// copy(host, offset, n) for each host-contiguous piece (offset into the caller's buffer; false if
+// the memory vanished under it: a truncated file), all in
 // one read section so no piece can be unmapped underneath. Pieces in remote memory are collected
 // and handed to remote(memory, source_offset, buf_offset, n) after the section: those calls may
 // block on another process, and a read section must never wait (an unmap waits for it). Writes
@@ -176,7 +178,7 @@ static Result<void> transfer(Access::Core& core, uint64_t iova, size_t length, u
     // Fast path: one area of local memory, allowed, not being torn down.
     if (a != nullptr && last <= a->last && (a->perm & perm) == perm &&
         !a->prevent_access.load(std::memory_order_relaxed) && a->pages->remote() == nullptr) {
-      copy(a->host(iova), 0, length);
+      if (!copy(a->host(iova), 0, length)) return Errno{EFAULT};
       if (track) a->mark_dirty(iova, last);
       return {};
     }
@@ -189,7 +191,7 @@ static Result<void> transfer(Access::Core& core, uint64_t iova, size_t length, u
         remote_pieces.push_back(
             {a->pages, a->pages_offset + (at - a->iova), at - iova, end - at + 1});
       } else {
-        copy(a->host(at), at - iova, end - at + 1);
+        if (!copy(a->host(at), at - iova, end - at + 1)) return Errno{EFAULT};
       }
       if (track) a->mark_dirty(at, end);
       if (end == last) break;
@@ -208,7 +210,9 @@ Result<void> Access::read(uint64_t iova, void* dst, size_t length) {
   auto* out = static_cast<std::byte*>(dst);
   return transfer(
       *core_, iova, length, kPermRead,
-      [out](std::byte* host, uint64_t off, uint64_t n) { std::memcpy(out + off, host, n); },
+      [out](std::byte* host, uint64_t off, uint64_t n) {
+        return guarded_memcpy(out + off, host, n);
+      },
       [out](RemoteMemory& m, uint64_t src_off, uint64_t off, uint64_t n) {
         return m.read(src_off, out + off, n);
       });
@@ -218,7 +222,7 @@ Result<void> Access::write(uint64_t iova, const void* src, size_t length) {
   const auto* in = static_cast<const std::byte*>(src);
   return transfer(
       *core_, iova, length, kPermWrite,
-      [in](std::byte* host, uint64_t off, uint64_t n) { std::memcpy(host, in + off, n); },
+      [in](std::byte* host, uint64_t off, uint64_t n) { return guarded_memcpy(host, in + off, n); },
       [in](RemoteMemory& m, uint64_t dst_off, uint64_t off, uint64_t n) {
         return m.write(dst_off, in + off, n);
       });
