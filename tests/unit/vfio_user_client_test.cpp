@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <linux/vfio.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,11 +14,13 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 
 #include "driver/vfio_user_connection.h"
+#include "driver/vfio_user_target.h"
 #include "driver/vfio_user_transport.h"
 #include "driver_test_util.h"
 #include "uvfio/base/errno_name.h"
@@ -571,6 +574,217 @@ TEST(VfioUserClient, RegionAccessErrorsNameTheCommand) {
                       "REGION_READ on vfio-user:test.sock: EINVAL (Invalid argument): BAR0+0x1000 "
                       "(4 bytes)");
   EXPECT_DRIVER_ERROR((void)t.pread(&v, 4, 0x2000), EPROTO, "does not match the request");
+}
+
+// ---- a scripted device through the driver API: region info, mmap, posted writes ---------------
+
+/// What the tiny device's server saw.
+struct Seen {
+  uint16_t cmd;
+  bool no_reply;
+  uint64_t offset;  // REGION_*: the access offset; GET_REGION_INFO: the request's argsz
+  uint32_t count;   // REGION_*: count; REGION_WRITE_MULTI: entries
+  std::vector<vu::WriteMultiEntry> entries;
+};
+
+struct SeenLog {
+  std::mutex mu;
+  std::vector<Seen> seen;
+};
+
+/// A device with BAR0 (4 KiB, read/write, not mappable) and, when `mappable`, BAR1 (8 KiB,
+/// mappable through a memfd at the server's offset 0x3000, one sparse area [0x1000, 0x2000)),
+/// answered the way libvfio-user answers: the chain and the fd only when argsz covers them.
+void tiny_device(Server& srv, bool mappable, int memfd, SeenLog& log) {
+  for (;;) {
+    auto msg = std::make_shared<vu::Message>(srv.recv());
+    const vu::Message& m = *msg;
+    if (m.hdr.command == 0) return;
+    Seen s{m.hdr.command, m.no_reply(), 0, 0, {}};
+    // Recorded before the reply goes out, so the client sees it once it has its answer.
+    std::function<void()> respond;
+    switch (static_cast<vu::Command>(m.hdr.command)) {
+      case vu::Command::kDeviceGetInfo: {
+        vu::DeviceInfo di{16, VFIO_DEVICE_FLAGS_PCI, mappable ? 2u : 1u, 0};
+        std::vector<uint8_t> out(sizeof di);
+        std::memcpy(out.data(), &di, sizeof di);
+        respond = [&srv, msg, out] { srv.reply(*msg, out); };
+        break;
+      }
+      case vu::Command::kDeviceGetRegionInfo: {
+        vfio_region_info req{};
+        std::memcpy(&req, m.payload.data(), sizeof req);
+        s.offset = req.argsz;
+        vfio_region_info ri{};
+        ri.index = req.index;
+        ri.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+        ri.argsz = sizeof ri;
+        ri.size = 0x1000;
+        std::vector<uint8_t> out(sizeof ri);
+        std::vector<UniqueFd> fds;
+        if (req.index == 1) {
+          ri.flags |= VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS;
+          ri.size = 0x2000;
+          ri.offset = 0x3000;
+          ri.argsz = sizeof ri + 16 + 16;
+          if (req.argsz >= ri.argsz) {
+            ri.cap_offset = sizeof ri;
+            const uint16_t hdr[2] = {VFIO_REGION_INFO_CAP_SPARSE_MMAP, 1};
+            const uint32_t next = 0;
+            const uint32_t nr[2] = {1, 0};
+            const uint64_t area[2] = {0x1000, 0x1000};
+            out.insert(out.end(), reinterpret_cast<const uint8_t*>(hdr),
+                       reinterpret_cast<const uint8_t*>(hdr) + 4);
+            out.insert(out.end(), reinterpret_cast<const uint8_t*>(&next),
+                       reinterpret_cast<const uint8_t*>(&next) + 4);
+            out.insert(out.end(), reinterpret_cast<const uint8_t*>(nr),
+                       reinterpret_cast<const uint8_t*>(nr) + 8);
+            out.insert(out.end(), reinterpret_cast<const uint8_t*>(area),
+                       reinterpret_cast<const uint8_t*>(area) + 16);
+            fds.emplace_back(::dup(memfd));
+          }
+        } else if (req.index > 1) {
+          respond = [&srv, msg] { srv.error(*msg, EINVAL); };
+          break;
+        }
+        std::memcpy(out.data(), &ri, sizeof ri);
+        respond = [&srv, msg, out,
+                   f = std::make_shared<std::vector<UniqueFd>>(std::move(fds))]() mutable {
+          srv.reply(*msg, out, std::move(*f));
+        };
+        break;
+      }
+      case vu::Command::kRegionRead:
+      case vu::Command::kRegionWrite: {
+        vu::RegionAccess a{};
+        std::memcpy(&a, m.payload.data(), sizeof a);
+        s.offset = a.offset;
+        s.count = a.count;
+        const bool read = m.hdr.command == static_cast<uint16_t>(vu::Command::kRegionRead);
+        if (!m.no_reply()) {
+          respond = [&srv, msg, out = access_reply(m, read ? a.count : 0, 0x40)] {
+            srv.reply(*msg, out);
+          };
+        }
+        break;
+      }
+      case vu::Command::kRegionWriteMulti: {
+        vu::WriteMultiHead h{};
+        std::memcpy(&h, m.payload.data(), sizeof h);
+        s.count = static_cast<uint32_t>(h.wr_cnt);
+        for (uint64_t i = 0; i < h.wr_cnt; ++i) {
+          vu::WriteMultiEntry e{};
+          std::memcpy(&e, m.payload.data() + sizeof h + i * sizeof e, sizeof e);
+          s.entries.push_back(e);
+        }
+        if (!m.no_reply()) respond = [&srv, msg] { srv.reply(*msg); };
+        break;
+      }
+      default:
+        if (!m.no_reply()) respond = [&srv, msg] { srv.error(*msg, EINVAL); };
+    }
+    {
+      std::lock_guard lock(log.mu);
+      log.seen.push_back(std::move(s));
+    }
+    if (respond) respond();
+  }
+}
+
+TEST(VfioUserClientDevice, MappableRegionComesWithItsFdSparseAreasAndNoPosting) {
+  UniqueFd memfd(::memfd_create("tiny-bar1", MFD_CLOEXEC));
+  ASSERT_TRUE(memfd.valid());
+  ASSERT_EQ(::ftruncate(memfd.get(), 0x5000), 0);
+  const uint32_t pattern = 0xfeedf00d;
+  ASSERT_EQ(::pwrite(memfd.get(), &pattern, 4, 0x4000), 4);  // region offset 0x1000
+  SeenLog log;
+  Pair p;
+  std::jthread srv([&] {
+    p.server.version(R"("write_multiple":true)");
+    tiny_device(p.server, true, memfd.get(), log);
+  });
+  driver::detail::VfioUserTargetOptions o;
+  o.client = quick();
+  {
+    driver::Device dev = driver::detail::open_vfio_user_socket(std::move(p.client), kTarget, o);
+    const driver::Region r1 = dev.region(1);
+    const auto& bar1 = r1.info();
+    EXPECT_TRUE(bar1.mmappable());
+    EXPECT_EQ(bar1.offset, uint64_t{1} << 40);  // the client's layout, not the server's 0x3000
+    ASSERT_TRUE(bar1.sparse_areas.has_value());
+    ASSERT_EQ(bar1.sparse_areas->size(), 1u);
+    EXPECT_EQ((*bar1.sparse_areas)[0].offset, 0x1000u);
+    auto map = dev.region(1).map(0x1000, 0x1000);
+    EXPECT_EQ(map.read32(0), pattern);  // the server's fd at its offset 0x3000 + 0x1000
+    EXPECT_DRIVER_ERROR((void)dev.region(1).map(0, 0x1000), EINVAL, "not inside one mmappable");
+    // A region is mappable, so writes wait for their reply (QEMU's rule).
+    dev.bar(0).write32(0x10, 1);
+  }
+  srv.join();
+  const auto& seen = log.seen;
+  ASSERT_FALSE(seen.empty());
+  bool asked_big = false;
+  for (const auto& s : seen) {
+    if (s.cmd == static_cast<uint16_t>(vu::Command::kDeviceGetRegionInfo) && s.offset >= 64) {
+      asked_big = true;
+    }
+    if (s.cmd == static_cast<uint16_t>(vu::Command::kRegionWrite)) {
+      EXPECT_FALSE(s.no_reply);
+    }
+  }
+  EXPECT_TRUE(asked_big);
+  EXPECT_EQ(seen.back().cmd, static_cast<uint16_t>(vu::Command::kRegionWrite));
+}
+
+TEST(VfioUserClientDevice, BarWritesArePostedAndLongOnesGoAsWriteMulti) {
+  for (const bool posting : {true, false}) {
+    SCOPED_TRACE(posting ? "posted=auto" : "posted=off");
+    SeenLog log;
+    Pair p;
+    std::jthread srv([&] {
+      p.server.version(R"("write_multiple":true)");
+      tiny_device(p.server, false, -1, log);
+    });
+    driver::detail::VfioUserTargetOptions o;
+    o.client = quick();
+    o.posting = posting ? VfioUserPosting::kAuto : VfioUserPosting::kOff;
+    {
+      driver::Device dev = driver::detail::open_vfio_user_socket(std::move(p.client), kTarget, o);
+      auto bar0 = dev.bar(0);
+      {
+        std::lock_guard lock(log.mu);  // what open() asked is not this test's business
+        log.seen.clear();
+      }
+      bar0.write32(0x10, 1);
+      std::vector<std::byte> in(20, std::byte{0x77});
+      bar0.write_bytes(4, in);
+      EXPECT_EQ(bar0.read32(0), 0x43424140u);
+    }
+    srv.join();
+    const auto& seen = log.seen;
+    ASSERT_EQ(seen.size(), 3u);
+    EXPECT_EQ(seen[0].cmd, static_cast<uint16_t>(vu::Command::kRegionWrite));
+    EXPECT_EQ(seen[0].no_reply, posting);
+    if (posting) {
+      // Naturally aligned accesses of up to 8 bytes, as vfio-pci splits a long BAR write.
+      EXPECT_EQ(seen[1].cmd, static_cast<uint16_t>(vu::Command::kRegionWriteMulti));
+      EXPECT_TRUE(seen[1].no_reply);
+      ASSERT_EQ(seen[1].entries.size(), 3u);
+      EXPECT_EQ(seen[1].entries[0].offset, 4u);
+      EXPECT_EQ(seen[1].entries[0].count, 4u);
+      EXPECT_EQ(seen[1].entries[1].offset, 8u);
+      EXPECT_EQ(seen[1].entries[1].count, 8u);
+      EXPECT_EQ(seen[1].entries[2].offset, 16u);
+      EXPECT_EQ(seen[1].entries[2].count, 8u);
+      EXPECT_EQ(seen[1].entries[2].data[7], 0x77);
+    } else {
+      EXPECT_EQ(seen[1].cmd, static_cast<uint16_t>(vu::Command::kRegionWrite));
+      EXPECT_FALSE(seen[1].no_reply);
+      EXPECT_EQ(seen[1].count, 20u);
+    }
+    // The read comes after both writes: the server handles messages in order.
+    EXPECT_EQ(seen[2].cmd, static_cast<uint16_t>(vu::Command::kRegionRead));
+  }
 }
 
 }  // namespace
