@@ -79,8 +79,8 @@ void register_group_member(const std::shared_ptr<KernelGroupMember>& member) {
   r[{member->ctx->sys.get(), member->id}] = member;
 }
 
-std::shared_ptr<KernelDmaContext> create_iommufd_context(std::shared_ptr<vfio::VfioSystem> sys,
-                                                         const std::string& target) {
+std::shared_ptr<KernelDmaContext> create_iommufd_context(
+    const std::shared_ptr<vfio::VfioSystem>& sys, const std::string& target) {
   auto ctx = std::make_shared<KernelDmaContext>();
   ctx->path = KernelPath::kIommufd;
   ctx->sys = sys;
@@ -95,10 +95,9 @@ std::shared_ptr<KernelDmaContext> create_iommufd_context(std::shared_ptr<vfio::V
   return ctx;
 }
 
-std::shared_ptr<KernelDmaContext> create_container_context(std::shared_ptr<vfio::VfioSystem> sys,
-                                                           KernelPath path,
-                                                           BusAddressFn bus_address,
-                                                           const std::string& target) {
+std::shared_ptr<KernelDmaContext> create_container_context(
+    const std::shared_ptr<vfio::VfioSystem>& sys, KernelPath path, BusAddressFn bus_address,
+    const std::string& target) {
   auto ctx = std::make_shared<KernelDmaContext>();
   ctx->path = path;
   ctx->sys = sys;

@@ -39,14 +39,13 @@ struct KernelDmaContext {
 };
 
 /// iommufd: open(/dev/iommu), IOMMU_IOAS_ALLOC.
-std::shared_ptr<KernelDmaContext> create_iommufd_context(std::shared_ptr<vfio::VfioSystem> sys,
-                                                         const std::string& target);
+std::shared_ptr<KernelDmaContext> create_iommufd_context(
+    const std::shared_ptr<vfio::VfioSystem>& sys, const std::string& target);
 /// Legacy or no-IOMMU: open(/dev/vfio/vfio), VFIO_GET_API_VERSION, VFIO_CHECK_EXTENSION for
 /// TYPE1v2 (falling back to TYPE1) or NOIOMMU. `bus_address` serves no-IOMMU mappings.
-std::shared_ptr<KernelDmaContext> create_container_context(std::shared_ptr<vfio::VfioSystem> sys,
-                                                           KernelPath path,
-                                                           BusAddressFn bus_address,
-                                                           const std::string& target);
+std::shared_ptr<KernelDmaContext> create_container_context(
+    const std::shared_ptr<vfio::VfioSystem>& sys, KernelPath path, BusAddressFn bus_address,
+    const std::string& target);
 
 /// An IOMMU group in a DMA space, open once per process: the group fd (legacy, no-IOMMU; none
 /// for iommufd). Members close their group fd before letting go of the space. Not copyable.

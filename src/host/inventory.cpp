@@ -91,7 +91,9 @@ std::optional<IommuGroup> read_group(const Sysfs& fs, int id) {
       g.devices.push_back(std::move(*f));
     } else {
       // A non-PCI member: the same ownership rule, judged by its driver link.
-      const auto drv = fs.link_name(dir + "/devices/" + m + "/driver");
+      std::string link = dir;
+      link.append("/devices/").append(m).append("/driver");
+      const auto drv = fs.link_name(link);
       if (drv && !manages_dma_itself(*drv)) g.blockers.push_back(m + " is bound to " + *drv);
     }
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ranges>
 
 #include "bind_state.h"
 #include "uvfio/base/errno_name.h"
@@ -133,8 +134,8 @@ BindAction unbind_one(const Sysfs& fs, const PciFunction& f) {
 
 }  // namespace
 
-std::vector<BindAction> bind_to_vfio(const Sysfs& fs, const std::string& text) {
-  const std::string bdf = resolve(text);
+std::vector<BindAction> bind_to_vfio(const Sysfs& fs, const std::string& bdf_text) {
+  const std::string bdf = resolve(bdf_text);
   const PciFunction f = must_read(fs, bdf);
   if (f.is_bridge()) {
     throw HostError(EINVAL, bdf +
@@ -176,21 +177,21 @@ std::vector<BindAction> bind_to_vfio(const Sysfs& fs, const std::string& text) {
   return done;
 }
 
-std::vector<BindAction> unbind_from_vfio(const Sysfs& fs, const std::string& text) {
-  const std::string bdf = resolve(text);
+std::vector<BindAction> unbind_from_vfio(const Sysfs& fs, const std::string& bdf_text) {
+  const std::string bdf = resolve(bdf_text);
   const PciFunction f = must_read(fs, bdf);
   auto members = group_functions(fs, f, nullptr);
   std::vector<BindAction> done;
   // Reverse of bind's order.
-  for (auto it = members.rbegin(); it != members.rend(); ++it) {
-    const bool recorded = load_bind_state(fs, it->bdf).has_value();
-    if (it->driver != kVfioPci && !recorded) {
-      if (it->bdf == bdf) {
-        done.push_back({bdf, it->driver, it->driver, "not bound to vfio-pci; nothing to do"});
+  for (const auto& m : std::ranges::reverse_view(members)) {
+    const bool recorded = load_bind_state(fs, m.bdf).has_value();
+    if (m.driver != kVfioPci && !recorded) {
+      if (m.bdf == bdf) {
+        done.push_back({bdf, m.driver, m.driver, "not bound to vfio-pci; nothing to do"});
       }
       continue;
     }
-    done.push_back(unbind_one(fs, *it));
+    done.push_back(unbind_one(fs, m));
   }
   return done;
 }
