@@ -3,10 +3,11 @@
 //   emu:NAME[,key=value...]      an emulated device in this process (NAME from the registry of
 //                                emulated devices, include/uvfio/devices/registry.h)
 //   vfio-user:PATH[,key=value...] a device served over a vfio-user socket (not implemented yet)
-//   pci:DDDD:BB:DD.F[,key=value...] a PCI function bound to the kernel's vfio-pci (not
-//                                implemented yet)
+//   pci:[DDDD:]BB:DD.F[,iommu=...] a PCI function bound to the kernel's vfio-pci (uvfio bind);
+//                                iommu= as below, plus iommu=legacy (type1's other name); no
+//                                iommu=: the best path the host offers (docs/kernel-backend.md)
 //
-// Options common to the VFIO-file transports (emu: now, pci: later):
+// Options common to the VFIO-file transports (emu:, pci:):
 //   iommu=iommufd  (default) /dev/iommu + the device cdev: BIND_IOMMUFD, IOAS_ALLOC, ATTACH_PT
 //   iommu=type1    container + group, VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU), GET_DEVICE_FD
 //   iommu=noiommu  no-IOMMU group and container (unsafe: DMA is untranslated)
