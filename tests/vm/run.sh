@@ -13,7 +13,8 @@
 # Expects OUT-DIR/bzImage (build-kernel.sh) and OUT-DIR/initrd.gz (mkinitrd.sh); writes each
 # boot's serial console to OUT-DIR/boot-<boot>.log and QEMU's own messages to
 # OUT-DIR/boot-<boot>.qemu.log.
-# Env: UVFIO_VM_TIMEOUT seconds per boot (default 300).
+# Env: UVFIO_VM_TIMEOUT seconds per boot (default 300); UVFIO_VM_CHECK_ONLY=1 checks the logs of
+# an earlier run again without booting (for working on the checks).
 # QEMU's option syntax is full of commas inside array elements:
 # shellcheck disable=SC2054
 set -euo pipefail
@@ -240,13 +241,15 @@ for boot in "${boots[@]}"; do
   log=$outdir/boot-$boot.log
   t0=$SECONDS
   echo "uvfio: VM boot '$boot' (log: $log)"
-  # timeout kills QEMU if the guest hangs; -k follows up with SIGKILL if it ignores SIGTERM.
-  timeout -k 10 "$limit" qemu-system-x86_64 "${args[@]}" </dev/null >"$log" \
-    2>"$outdir/boot-$boot.qemu.log" &
-  qemu_pid=$!
   status=0
-  wait "$qemu_pid" || status=$?
-  qemu_pid=""
+  if [ "${UVFIO_VM_CHECK_ONLY:-0}" != 1 ]; then
+    # timeout kills QEMU if the guest hangs; -k follows up with SIGKILL if it ignores SIGTERM.
+    timeout -k 10 "$limit" qemu-system-x86_64 "${args[@]}" </dev/null >"$log" \
+      2>"$outdir/boot-$boot.qemu.log" &
+    qemu_pid=$!
+    wait "$qemu_pid" || status=$?
+    qemu_pid=""
+  fi
   boot_failures=0
   if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
     fail "no power-off within ${limit}s (UVFIO_VM_TIMEOUT)"
