@@ -334,6 +334,7 @@ void VfioUserConnection::start(Call& call, vu::Command cmd,
     call.fds_.clear();
     pending_.push_back(&call);
   }
+  sent_.fetch_add(1, std::memory_order_release);
   int rc;
   {
     std::lock_guard lock(send_mu_);
@@ -359,6 +360,7 @@ void VfioUserConnection::post(vu::Command cmd, std::span<const std::span<const u
     if (closed_) fail(command_text(h.command), closed_err_, closed_why_);
     h.msg_id = next_id_++;
   }
+  sent_.fetch_add(1, std::memory_order_release);
   int rc;
   {
     std::lock_guard lock(send_mu_);
@@ -404,6 +406,7 @@ int VfioUserConnection::finish(Call& call) {
     call.waiting_ = false;
   }
   call.conn_ = nullptr;
+  (void)dma_written_.load(std::memory_order_acquire);
   if (call.err_ != 0 && *call.why_ != '\0') {
     const int err = call.err_;
     std::string detail = call.why_;
@@ -507,8 +510,12 @@ void VfioUserConnection::serve_request(int fd, std::mutex* send_mu,
   int err = ENOSYS;  // what QEMU answers for a command a client does not serve
   const auto cmd = static_cast<vu::Command>(v.hdr.command);
   if (cmd == vu::Command::kDmaRead || cmd == vu::Command::kDmaWrite) {
+    (void)sent_.load(std::memory_order_acquire);
     err = fdless_.serve(cmd, v.payload, !v.fds->empty() || v.fds_truncated,
                         options_.max_data_xfer_size, reply);
+    if (err == 0 && cmd == vu::Command::kDmaWrite) {
+      dma_written_.fetch_add(1, std::memory_order_release);
+    }
   }
   if ((v.hdr.flags & vu::kFlagNoReply) != 0) return;
   vu::Header h{};

@@ -181,6 +181,14 @@ class VfioUserConnection {
   std::vector<Call*> pending_;
   std::condition_variable role_cv_;  // the background reader waits here for the role
 
+  // The memory model's view of fd-less DMA (the real ordering goes through the server): a
+  // request sent after the driver wrote memory is released here and acquired before a DMA_READ
+  // is served; a served DMA_WRITE is released and acquired when any later reply is taken, so
+  // "wrote the buffer, rang the doorbell" and "saw completion, read the buffer" hold in C++ too
+  // (and to ThreadSanitizer, which cannot see through sockets).
+  std::atomic<uint64_t> sent_{0};
+  std::atomic<uint64_t> dma_written_{0};
+
   VfioUserReceiver main_rx_;        // used by the reader role's holder only
   std::vector<uint8_t> dma_reply_;  // reader role's scratch for DMA replies
   VfioUserFdlessMaps fdless_;
