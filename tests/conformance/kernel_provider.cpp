@@ -52,7 +52,36 @@ struct VfioDev {
   std::string cdev;   // /dev/vfio/devices/vfioX, or "" (no-IOMMU devices have none)
   bool edu = false;   // QEMU's edu (1234:11e8)
   bool noiommu = false;
+  std::string partner;  // another PCI function in the same IOMMU group, or ""
 };
+
+// Another PCI function in `dev`'s IOMMU group (a multi-function device without ACS shares one),
+// or "".
+std::string group_partner(const fs::path& dev) {
+  std::error_code ec;
+  const std::string self = dev.filename().string();
+  for (const auto& m : fs::directory_iterator(dev / "iommu_group" / "devices", ec)) {
+    const std::string name = m.path().filename().string();
+    if (name != self && path_exists(kPciDevices / name)) return name;
+  }
+  return {};
+}
+
+// Puts `bdf` on `driver` ("" for whatever the kernel's own matching picks) through
+// driver_override and drivers_probe; true if it ends up there.
+bool rebind(const std::string& bdf, const std::string& driver) {
+  const fs::path dev = kPciDevices / bdf;
+  const std::string now = link_name(dev / "driver");
+  if (!driver.empty() && now == driver) return true;
+  if (driver.empty() && !now.empty() && now != "vfio-pci" && now != "pci-stub") return true;
+  // A lone newline clears the override; an empty write would not reach the kernel at all.
+  write_sysfs(dev / "driver_override", driver.empty() ? "\n" : driver);
+  if (!now.empty()) write_sysfs(dev / "driver" / "unbind", bdf);
+  write_sysfs("/sys/bus/pci/drivers_probe", bdf);
+  const std::string after = link_name(dev / "driver");
+  return driver.empty() ? !after.empty() && after != "vfio-pci" && after != "pci-stub"
+                        : after == driver;
+}
 
 // QEMU's edu device (1234:11e8): it has no other driver, so handing it to vfio-pci is harmless.
 // Any other device (the VM's NVMe controller) must be bound by whoever set the machine up.
@@ -95,6 +124,7 @@ std::vector<VfioDev> discover() {
       if (path_exists(cdev)) d.cdev = cdev;
     }
     d.edu = edu;
+    d.partner = group_partner(dev);
     found.emplace_back(!edu, std::move(d));
   }
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
@@ -136,8 +166,12 @@ class KernelProvider : public Provider {
   std::string name() const override { return "kernel"; }
 
   std::unique_ptr<World> make(Setup setup) override {
-    std::vector<VfioDev> ordinary, noiommu;
-    for (auto& d : discover()) (d.noiommu ? noiommu : ordinary).push_back(std::move(d));
+    // Devices that share their group with another function only serve the scenarios about such
+    // groups: whether it is viable depends on the other function's driver.
+    std::vector<VfioDev> ordinary, noiommu, shared;
+    for (auto& d : discover()) {
+      (d.noiommu ? noiommu : !d.partner.empty() ? shared : ordinary).push_back(std::move(d));
+    }
     const bool mode = noiommu_mode();
     auto w = std::make_unique<KernelWorld>();
     w->sys = &w->system;
@@ -180,7 +214,15 @@ class KernelProvider : public Provider {
         break;
       case Setup::kGroupOtherDriver:
       case Setup::kGroupStubDriver:
-        return nullptr;  // needs a group of two devices, which the VM does not have
+        // A group of two functions (the VM harness's iommu boot has edu and an NVMe controller as
+        // one multi-function device): the first on vfio-pci, the other on its own (DMA-using)
+        // driver or on pci-stub.
+        if (shared.empty()) return nullptr;
+        if (!rebind(shared[0].partner, setup == Setup::kGroupStubDriver ? "pci-stub" : "")) {
+          return nullptr;
+        }
+        use(shared[0], nullptr);
+        break;
     }
     if (setup == Setup::kLowMemlock) {
       if (::getrlimit(RLIMIT_MEMLOCK, &w->saved_memlock) != 0) return nullptr;
