@@ -4,7 +4,7 @@
 #   make test   the whole test suite: unit + install tests, ASan+UBSan, TSan, format, then the
 #               VM tests (tests/vm: real kernel VFIO in QEMU; root or sudo for apt on first use)
 #   make bench  the benchmarks (BENCH lines)
-.PHONY: all deps build demo test test-unit test-asan test-tsan test-vm bench format clean
+.PHONY: all deps build demo test test-unit test-asan test-tsan test-fuzz test-vm bench format clean
 
 JOBS ?= $(shell nproc)
 CMAKE_GEN := -G Ninja -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
@@ -41,7 +41,20 @@ test-tsan: deps build-tsan/build.ninja
 	@cmake --build build-tsan -j $(JOBS)
 	@cd build-tsan && ctest --output-on-failure --no-tests=error -j $(JOBS) -L concurrency
 
-test: test-unit test-asan test-tsan test-vm
+# The vfio-user server fuzzer: libFuzzer needs clang, so build-fuzz/ is a clang ASan+UBSan build of
+# only libuvfio's objects and the fuzzer (-O1, line tables: quick to build, symbolized reports).
+# It runs FUZZ_SECONDS from the committed seeds (tests/fuzz/corpus) and fails on any finding.
+FUZZ_SECONDS ?= 60
+build-fuzz/build.ninja: | deps
+	@CXX=clang++ cmake -S . -B build-fuzz $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug \
+	  "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -gline-tables-only" -DUVFIO_SANITIZE=address -DUVFIO_FUZZ=ON \
+	  -DUVFIO_WERROR=OFF -DUVFIO_BUILD_BENCH=OFF >/dev/null
+
+test-fuzz: deps build-fuzz/build.ninja
+	@cmake --build build-fuzz -j $(JOBS) --target vfio_user_server_fuzzer
+	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+test: test-unit test-asan test-tsan test-fuzz test-vm
 	@echo "uvfio: all tests passed"
 
 # The VM tests (tests/vm/README.md): a test kernel (built once, cached in ~/.cache/uvfio), an
@@ -59,6 +72,7 @@ test-vm: deps build/build.ninja
 
 bench: build
 	@build/bench/uvfio-bench
+	@build/bench/uvfio-vfio-user-bench
 
 format: deps
 	@git ls-files '*.h' '*.cpp' | xargs clang-format -i

@@ -16,12 +16,16 @@ work=$build/fuzz-corpus
 artifacts=$build/fuzz-artifacts
 mkdir -p "$work" "$artifacts"
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
+# allocator_may_return_null: the IOAS allocates dirty bitmaps with nothrow new and answers
+# ENOMEM when that fails, as it should for an absurd window; memory that is really committed is
+# still bounded by -malloc_limit_mb and -rss_limit_mb below (a finding when exceeded).
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 log=$build/fuzz.log
 echo "vfio-user fuzz: ${seconds}s from $(ls "$src/corpus" | wc -l) seeds (log: $log)"
 set +e
-"$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+"$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
+  -max_len=8192 \
   -print_final_stats=1 -artifact_prefix="$artifacts/" "$work" "$src/corpus" >"$log" 2>&1
 rc=$?
 set -e

@@ -255,7 +255,7 @@ struct ServerHarness::Session {
 };
 
 ServerHarness& ServerHarness::instance() {
-  static ServerHarness* h = new ServerHarness();  // never destroyed: outlives every input
+  static auto* h = new ServerHarness();  // never destroyed: outlives every input
   return *h;
 }
 

@@ -156,7 +156,7 @@ ServerProcess::ServerProcess(Endpoint endpoint, const std::string& device)
   start({uvfio_cli_path(), "serve", device, "--fd", "3"}, sock.get(), std::chrono::seconds(10));
 }
 
-void ServerProcess::start(std::vector<std::string> args, int inherit_fd,
+void ServerProcess::start(const std::vector<std::string>& args, int inherit_fd,
                           std::chrono::milliseconds timeout) {
   pid_ = spawn(args, dir_.file("server.out"), log_path_, inherit_fd);
   const auto deadline = Clock::now() + timeout;

@@ -84,7 +84,8 @@ class ServerProcess {
  private:
   ExitStatus reap(std::chrono::milliseconds wait);
 
-  void start(std::vector<std::string> args, int inherit_fd, std::chrono::milliseconds timeout);
+  void start(const std::vector<std::string>& args, int inherit_fd,
+             std::chrono::milliseconds timeout);
 
   TempDir dir_;
   std::string socket_;
