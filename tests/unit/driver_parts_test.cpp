@@ -77,7 +77,8 @@ TEST(DriverTarget, SchemesAndHelp) {
   ASSERT_EQ(schemes.size(), 3u);
   EXPECT_EQ(schemes[0].scheme, "emu");
   EXPECT_TRUE(schemes[0].implemented);
-  EXPECT_FALSE(schemes[1].implemented);
+  EXPECT_EQ(schemes[1].scheme, "vfio-user");
+  EXPECT_TRUE(schemes[1].implemented);
   EXPECT_EQ(schemes[2].scheme, "pci");
   EXPECT_TRUE(schemes[2].implemented);
   EXPECT_EQ(transport_option_help().size(), 3u);
