@@ -61,7 +61,7 @@ std::string group_partner(const fs::path& dev) {
   std::error_code ec;
   const std::string self = dev.filename().string();
   for (const auto& m : fs::directory_iterator(dev / "iommu_group" / "devices", ec)) {
-    const std::string name = m.path().filename().string();
+    std::string name = m.path().filename().string();
     if (name != self && path_exists(kPciDevices / name)) return name;
   }
   return {};
@@ -102,7 +102,7 @@ std::vector<VfioDev> discover() {
   std::vector<std::pair<bool, VfioDev>> found;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(kPciDevices, ec)) {
-    const fs::path dev = entry.path();
+    const fs::path& dev = entry.path();
     const bool edu = is_edu(dev);
     if (edu) bind_to_vfio(dev);
     if (link_name(dev / "driver") != "vfio-pci") continue;
@@ -131,6 +131,7 @@ std::vector<VfioDev> discover() {
     return a.first != b.first ? a.first < b.first : a.second.bdf < b.second.bdf;
   });
   std::vector<VfioDev> out;
+  out.reserve(found.size());
   for (auto& [_, d] : found) out.push_back(std::move(d));
   return out;
 }
