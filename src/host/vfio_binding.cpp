@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ranges>
 
 #include "bind_state.h"
 #include "uvfio/base/errno_name.h"
@@ -183,7 +182,8 @@ std::vector<BindAction> unbind_from_vfio(const Sysfs& fs, const std::string& bdf
   auto members = group_functions(fs, f, nullptr);
   std::vector<BindAction> done;
   // Reverse of bind's order.
-  for (const auto& m : std::ranges::reverse_view(members)) {
+  for (size_t i = members.size(); i-- > 0;) {
+    const PciFunction& m = members[i];
     const bool recorded = load_bind_state(fs, m.bdf).has_value();
     if (m.driver != kVfioPci && !recorded) {
       if (m.bdf == bdf) {
