@@ -26,7 +26,7 @@ using Clock = std::chrono::steady_clock;
 
 /// Replies other than data transfers (region info with its capability chain) stay below this.
 constexpr uint32_t kMaxControlReply = 64 * 1024;
-/// Most fds one message may bring (the VERSION reply's twin socket, a region's fd).
+/// Why waiters failed when the connection broke (Call::why_ points at static text).
 constexpr const char* kWhyClosedByUs = "the connection was closed by this client";
 constexpr const char* kWhyServerGone = "the server closed the connection";
 
