@@ -21,9 +21,9 @@ struct DmaSpaceAccess;  // the library's transports reach a space's transport (s
 
 /// How a DMA space is provided.
 enum class DmaKind {
-  kIommufd,  // an IOAS on /dev/iommu, the device attached to it
-  kType1,    // a VFIO container with VFIO_TYPE1v2_IOMMU
-  kNoIommu,  // no translation: bus addresses (unsafe)
+  kIommufd,   // an IOAS on /dev/iommu, the device attached to it
+  kType1,     // a VFIO container with VFIO_TYPE1v2_IOMMU
+  kNoIommu,   // no translation: bus addresses (unsafe)
   kVfioUser,  // a vfio-user device: the client is the IOMMU (DMA_MAP / DMA_UNMAP messages)
 };
 
