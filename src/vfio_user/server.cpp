@@ -102,7 +102,7 @@ struct Server::Impl {
     return slots.back()->id;
   }
 
-  // Starts a session for `sock` on `s` (mu held). False, with the socket closed, on failure.
+  // Starts a session for `sock` on `s` (mu held). On failure the socket is closed.
   Result<void> start_session(Slot& s, UniqueFd sock) {
     if (s.session) return Errno{EBUSY};
     Session::Config cfg;
@@ -111,7 +111,7 @@ struct Server::Impl {
     cfg.account = account;
     cfg.name = s.name;
     const uint32_t id = s.id;
-    const uint16_t gen = static_cast<uint16_t>(s.generation + 1);
+    const auto gen = static_cast<uint16_t>(s.generation + 1);
     cfg.watch_doorbell = [this, id, gen](int fd, uint32_t index, bool add) {
       const Tag t{Kind::kDoorbell, id, gen, static_cast<uint16_t>(index)};
       if (int err = ctl(add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, t); err && add) {
@@ -135,7 +135,7 @@ struct Server::Impl {
     return {};
   }
 
-  void end_session(Slot& s, const char* why) {
+  void end_session(Slot& s, const char* why) const {
     if (!s.session) return;
     (void)ctl(EPOLL_CTL_DEL, s.session->fd(), {});
     (void)ctl(EPOLL_CTL_DEL, s.session->wake_fd(), {});
