@@ -66,12 +66,13 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(t.dma_requests),
       static_cast<unsigned long long>(t.fds_received));
   // --expect-coverage: the seeds must reach the server's handlers (a corpus the server rejects
-  // wholesale, or a harness that never gets replies, would hold every invariant vacuously).
-  if (expect_coverage &&
-      (t.replies <= t.error_replies || t.dma_requests == 0 || t.fds_received == 0)) {
+  // wholesale, or a harness that never gets replies, would hold every invariant vacuously). DMA
+  // requests come from edu's worker thread and are not counted here: on a loaded machine they
+  // may arrive after a session's settling time (the interop tests check that path).
+  if (expect_coverage && (t.replies <= 2 * t.error_replies || t.fds_received == 0)) {
     std::fprintf(stderr,
-                 "corpus_replay: the corpus does not reach the server (successful "
-                 "replies, DMA requests and fds must all be seen)\n");
+                 "corpus_replay: the corpus does not reach the server (most replies must succeed "
+                 "and fds must come back)\n");
     return 1;
   }
   return 0;
