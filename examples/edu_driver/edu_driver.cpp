@@ -386,10 +386,17 @@ class EduDriver {
     r_.dma_kind = driver::dma_kind_name(dma.kind());
     r_.translates = dma.translates();
     // Without an IOMMU the device sees bus addresses, so a buffer of more than one page must be
-    // physically contiguous: a huge page is (the no-IOMMU DMA space refuses anything else).
+    // physically contiguous: a huge page is. Without huge pages reserved, ordinary pages still
+    // do where bus addresses are process addresses (emulated no-IOMMU); a kernel no-IOMMU space
+    // then refuses the map with an error saying why.
     driver::DmaBufferOptions bo;
     bo.hugepages = !r_.translates;
-    buf_ = driver::DmaBuffer::allocate(size_t{2} * 4096, bo);
+    try {
+      buf_ = driver::DmaBuffer::allocate(size_t{2} * 4096, bo);
+    } catch (const driver::Error&) {
+      if (!bo.hugepages) throw;
+      buf_ = driver::DmaBuffer::allocate(size_t{2} * 4096);
+    }
     driver::DmaMapOptions mo;
     mo.iova_limit = o_.dma_mask;  // dma_set_mask(28 bits)
     map_ = dma.map(buf_, mo);
