@@ -35,7 +35,7 @@ test-unit: build
 
 test-asan: deps build-asan/build.ninja
 	@cmake --build build-asan -j $(JOBS)
-	@cd build-asan && ctest --output-on-failure --no-tests=error -j $(JOBS) -L 'unit|concurrency'
+	@cd build-asan && ctest --output-on-failure --no-tests=error -j $(JOBS) -L 'unit|concurrency|interop'
 
 test-tsan: deps build-tsan/build.ninja
 	@cmake --build build-tsan -j $(JOBS)
