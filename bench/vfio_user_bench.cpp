@@ -319,7 +319,7 @@ double socketpair_pingpong_s(int iters) {
 
 void bench_round_trip(Client& c) {
   constexpr int kIters = 20000;
-  constexpr int kReps = 7;
+  constexpr int kReps = 11;
   vu::Message m = Client::read_msg(kBar0, kRegScratch, 4);
   const Best b = best_of(
       kReps, kIters,
@@ -341,7 +341,7 @@ void bench_round_trip(Client& c) {
 
 void bench_posted_and_pipelined(Client& c) {
   constexpr int kOps = 20000;
-  constexpr int kReps = 5;
+  constexpr int kReps = 9;
   vu::Message w = Client::write_msg(kBar0, kRegScratch, 4, 1);
   vu::Message pw = Client::write_msg(kBar0, kRegScratch, 4, 1, vu::kFlagNoReply);
   vu::Message r = Client::read_msg(kBar0, kRegScratch, 4);
@@ -522,7 +522,7 @@ void bench_dma(Client& c, BenchDevice& dev) {
 
 void bench_irq(Client& c, BenchDevice& dev) {
   constexpr int kIters = 5000;
-  constexpr int kReps = 5;
+  constexpr int kReps = 15;
   UniqueFd irq(::eventfd(0, EFD_CLOEXEC));
   vu::Message set = vu::make_command(0, vu::Command::kDeviceSetIrqs);
   vfio_irq_set s{};
@@ -575,7 +575,7 @@ void bench_irq(Client& c, BenchDevice& dev) {
 // same raw ping-pong floor: what the client library adds.
 void bench_driver_round_trip(const std::string& path) {
   constexpr int kIters = 20000;
-  constexpr int kReps = 7;
+  constexpr int kReps = 11;
   const uvfio::driver::Device dev = uvfio::driver::open("vfio-user:" + path);
   dev.config().enable_memory();
   const uvfio::driver::Region bar0 = dev.bar(0);
