@@ -51,7 +51,7 @@ std::string parse_endpoints(const std::vector<std::string>& args, std::vector<En
       } else {
         return opt + " needs a value";
       }
-      if (out->empty()) return opt + " " + value + " before any DEVICE";
+      if (out->empty()) return fmt::format("{} {} before any DEVICE", opt, value);
       Endpoint& e = out->back();
       if (e.socket || e.fd) return "DEVICE " + e.device + " has two endpoints";
       if (value.empty()) return opt + " needs a value";
@@ -65,7 +65,7 @@ std::string parse_endpoints(const std::vector<std::string>& args, std::vector<En
       }
       continue;
     }
-    if (a.rfind("-", 0) == 0) {
+    if (a.rfind('-', 0) == 0) {
       return "unknown option " + a + " (server options go before the first DEVICE)";
     }
     if (!out->empty() && !out->back().socket && !out->back().fd) {
