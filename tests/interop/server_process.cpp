@@ -2,15 +2,16 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -20,8 +21,6 @@
 #include <thread>
 
 #include "uvfio/base/unique_fd.h"
-
-extern char** environ;
 
 namespace uvfio::interop {
 
@@ -135,7 +134,7 @@ ServerProcess::ServerProcess(const std::string& device, std::vector<std::string>
   std::vector<std::string> args = {uvfio_cli_path(), "serve"};
   args.insert(args.end(), extra.begin(), extra.end());
   args.insert(args.end(), {device, "--socket", socket_});
-  start(std::move(args), -1, timeout);
+  start(args, -1, timeout);
 }
 
 ServerProcess::ServerProcess(Endpoint endpoint, const std::string& device)
