@@ -210,15 +210,6 @@ std::map<std::string, Bytes> make_seeds() {
           .data();
   s["cmd-02-dma-map-fd"] = Seed().version().dma_map(kIova, 0x4000, true).data();
   s["cmd-02-dma-map-no-fd"] = Seed().version().dma_map(kIova, 0x4000, false).data();
-  // Large fd-less windows (nothing is mapped in the server): 2 GiB from IOVA 0 grows the IOAS
-  // page table's root under an existing slot.
-  s["edge-dma-map-2g-at-0-no-fd"] = Seed()
-                                        .version()
-                                        .dma_map(0, uint64_t{2} << 30, false)
-                                        .dma_unmap(0, uint64_t{2} << 30)
-                                        .dma_map(uint64_t{1} << 30, uint64_t{4} << 30, false)
-                                        .dma_unmap(0, 0, vu::kDmaUnmapAll)
-                                        .data();
   s["cmd-03-dma-unmap"] =
       Seed().version().dma_map(kIova, 0x4000, true).dma_unmap(kIova, 0x4000).data();
   s["cmd-03-dma-unmap-all"] = Seed()
