@@ -61,8 +61,9 @@ std::vector<TargetScheme> target_schemes() {
 std::vector<std::string> transport_option_help() {
   return {
       "iommu=iommufd: /dev/iommu and the device's cdev (BIND_IOMMUFD, IOAS_ALLOC, "
-      "ATTACH_IOMMUFD_PT); the default",
-      "iommu=type1: a VFIO container and the device's group with VFIO_TYPE1v2_IOMMU",
+      "ATTACH_IOMMUFD_PT); emu:'s default, pci:'s first choice",
+      "iommu=type1 (pci: also legacy): a VFIO container and the device's group with "
+      "VFIO_TYPE1v2_IOMMU (pci: falls back to VFIO_TYPE1_IOMMU)",
       "iommu=noiommu: unsafe no-IOMMU mode; DMA uses untranslated bus addresses",
   };
 }

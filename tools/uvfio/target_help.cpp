@@ -17,7 +17,7 @@ std::string target_help() {
     out += fmt::format("  {}\n      {}{}\n", s.syntax, s.description,
                        s.implemented ? "" : " (not implemented yet)");
   }
-  out += "Options of every VFIO-file target (emu: now, pci: later):\n";
+  out += "The iommu= option of emu: and pci: targets (pci: picks the best path when absent):\n";
   for (const auto& line : driver::transport_option_help()) {
     // "key=value: help" -> the option on its own line, its help below.
     const size_t colon = line.find(": ");
@@ -37,7 +37,8 @@ std::string target_help() {
   }
   out +=
       "Examples: emu:edu   emu:edu,iommu=type1   "
-      "emu:edu,iommu=noiommu,dma_mask=0xffffffffffffffff\n";
+      "emu:edu,iommu=noiommu,dma_mask=0xffffffffffffffff\n"
+      "          pci:0000:00:02.0   pci:00:02.0,iommu=legacy   vfio-user:/tmp/edu.sock\n";
   return out;
 }
 
