@@ -117,7 +117,7 @@ class ServeCliTest : public ::testing::Test {
   static void use(const std::string& path) {
     RawClient c(connect_to(path));
     ASSERT_GE(c.fd(), 0) << path;
-    auto r = c.version("{\"capabilities\":{\"max_msg_fds\":8}}");
+    auto r = c.version(R"({"capabilities":{"max_msg_fds":8}})");
     ASSERT_TRUE(r && !r->is_error());
     EXPECT_EQ(c.read_reg(VFIO_PCI_BAR0_REGION_INDEX, devices::edu_reg::kIdentification),
               0x010000edu);

@@ -40,7 +40,7 @@ std::shared_ptr<vfio::VfioDeviceOps> make_edu() {
 }
 
 void setup(RawClient& c, int irq_fd) {
-  auto v = c.version("{\"capabilities\":{\"max_msg_fds\":8}}");
+  auto v = c.version(R"({"capabilities":{"max_msg_fds":8}})");
   ASSERT_TRUE(v && !v->is_error());
   ASSERT_EQ(c.write_reg(kConfig, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2), 0);
   if (irq_fd >= 0) {
@@ -196,9 +196,9 @@ TEST(ServerConcurrency, ADeviceDoingDmaOnTheLoopThreadGetsItsReply) {
     auto dev = *pci::make_vfio_pci_device(std::make_shared<SyncDmaModel>());
     ASSERT_TRUE(server->serve_connected_fd(dev, std::move(theirs)).ok());
     std::thread loop([&] { server->run(); });
-    auto v = c.version(
-        twin ? "{\"capabilities\":{\"max_msg_fds\":8,\"twin_socket\":{\"supported\":true}}}"
-             : "{\"capabilities\":{\"max_msg_fds\":8}}");
+    auto v =
+        c.version(twin ? R"({"capabilities":{"max_msg_fds":8,"twin_socket":{"supported":true}}})"
+                       : R"({"capabilities":{"max_msg_fds":8}})");
     ASSERT_TRUE(v && !v->is_error());
     ASSERT_EQ(v->fds.size(), twin ? 1u : 0u);
     MessageMemory mem;

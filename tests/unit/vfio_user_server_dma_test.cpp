@@ -80,7 +80,7 @@ class DmaTest : public ::testing::Test {
     server_.reset();
   }
   RawClient& c() { return *client_; }
-  void negotiate(const std::string& json = "{\"capabilities\":{\"max_msg_fds\":8}}") {
+  void negotiate(const std::string& json = R"({"capabilities":{"max_msg_fds":8}})") {
     auto r = c().version(json);
     ASSERT_TRUE(r && !r->is_error());
   }
@@ -148,7 +148,7 @@ TEST_F(DmaTest, DmaWithoutAnFdTravelsAsMessagesOnTheMainSocket) {
 
 TEST_F(DmaTest, Qemu10DmaLayoutIsRecognizedAndSpoken) {
   start();
-  negotiate("{\"capabilities\":{\"max_msg_fds\":16}}");
+  negotiate(R"({"capabilities":{"max_msg_fds":16}})");
   bus_master();
   MessageMemory mem;
   mem.base = kIova;
@@ -171,7 +171,7 @@ TEST_F(DmaTest, Qemu10DmaLayoutIsRecognizedAndSpoken) {
 
 TEST_F(DmaTest, DmaMessagesAreSplitByTheClientsTransferLimit) {
   start();
-  negotiate("{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1024}}");
+  negotiate(R"({"capabilities":{"max_msg_fds":8,"max_data_xfer_size":1024}})");
   bus_master();
   MessageMemory mem;
   mem.base = kIova;
@@ -184,12 +184,11 @@ TEST_F(DmaTest, DmaMessagesAreSplitByTheClientsTransferLimit) {
 
 TEST_F(DmaTest, DmaWithoutAnFdUsesTheTwinSocketWhenNegotiated) {
   start();
-  auto r =
-      c().version("{\"capabilities\":{\"max_msg_fds\":8,\"twin_socket\":{\"supported\":true}}}");
+  auto r = c().version(R"({"capabilities":{"max_msg_fds":8,"twin_socket":{"supported":true}}})");
   ASSERT_TRUE(r && !r->is_error());
   ASSERT_EQ(r->fds.size(), 1u);
   const std::string text(reinterpret_cast<const char*>(r->payload.data()) + 4);
-  EXPECT_NE(text.find("\"twin_socket\":{\"fd_index\":0,\"supported\":true}"), std::string::npos)
+  EXPECT_NE(text.find(R"("twin_socket":{"fd_index":0,"supported":true})"), std::string::npos)
       << text;
   bus_master();
   MessageMemory mem;

@@ -92,7 +92,7 @@ class SocketTest : public ::testing::Test {
     server_.reset();
   }
   static void negotiate(RawClient& c,
-                        const std::string& json = "{\"capabilities\":{\"max_msg_fds\":8}}") {
+                        const std::string& json = R"({"capabilities":{"max_msg_fds":8}})") {
     auto r = c.version(json);
     ASSERT_TRUE(r && !r->is_error());
   }
@@ -331,7 +331,7 @@ TEST_F(SocketTest, AClientWithoutFdsGetsNoMmap) {
   auto dev = *pci::make_vfio_pci_device(std::make_shared<MemBarModel>());
   ASSERT_TRUE(server_->serve_connected_fd(dev, std::move(theirs)).ok());
   run();
-  negotiate(c, "{\"capabilities\":{\"max_msg_fds\":0}}");
+  negotiate(c, R"({"capabilities":{"max_msg_fds":0}})");
   vfio_region_info ri{};
   ri.argsz = 256;
   ri.index = kBar0;

@@ -56,7 +56,7 @@ class ServerTest : public ::testing::Test {
     server_.reset();
   }
   RawClient& c() { return *client_; }
-  void negotiate(const std::string& json = "{\"capabilities\":{\"max_msg_fds\":8}}") {
+  void negotiate(const std::string& json = R"({"capabilities":{"max_msg_fds":8}})") {
     auto r = c().version(json);
     ASSERT_TRUE(r && !r->is_error());
   }
@@ -95,7 +95,7 @@ TEST_F(ServerTest, VersionNegotiatesAndStatesEveryLimit) {
   o.max_dma_maps = 17;
   o.pgsizes = 4096 | 65536;
   start(o);
-  auto r = c().version("{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":4096}}", 5);
+  auto r = c().version(R"({"capabilities":{"max_msg_fds":8,"max_data_xfer_size":4096}})", 5);
   ASSERT_TRUE(r);
   ASSERT_FALSE(r->is_error());
   uint16_t major = 0, minor = 0;
@@ -128,7 +128,7 @@ TEST_F(ServerTest, CommandsBeforeVersionAndBadVersionsAreRefused) {
   EXPECT_EQ(c().errno_of(Command::kVersion, {0, 0}), EINVAL);        // too short
   std::vector<uint8_t> no_nul = {0, 0, 0, 0, '{', '}'};
   EXPECT_EQ(c().errno_of(Command::kVersion, no_nul), EINVAL);
-  auto bad = c().version("{\"capabilities\":{\"max_msg_fds\":\"8\"}}");  // a string
+  auto bad = c().version(R"({"capabilities":{"max_msg_fds":"8"}})");  // a string
   ASSERT_TRUE(bad);
   EXPECT_TRUE(bad->is_error());
   negotiate();
@@ -380,10 +380,10 @@ TEST_F(ServerTest, DeviceResetAndFeatures) {
 TEST_F(ServerTest, WriteMultiAppliesEveryEntryOrNone) {
   start();
   negotiate();
-  auto multi = [](std::vector<vfio_user::WriteMultiEntry> es) {
+  auto multi = [](const std::vector<vfio_user::WriteMultiEntry>& es) {
     vfio_user::WriteMultiHead h{es.size()};
     auto b = bytes_of(h);
-    for (auto& e : es) {
+    for (const auto& e : es) {
       auto eb = bytes_of(e);
       b.insert(b.end(), eb.begin(), eb.end());
     }
