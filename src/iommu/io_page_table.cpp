@@ -69,8 +69,7 @@ IoPageTable::Node* IoPageTable::alloc_node() {
   Node* n = free_.back();
   free_.pop_back();
   ++in_use_;
-  // Fresh chunk memory is zero; recycled nodes are empty by construction (only empty tables are
-  // retired). Either way every entry is 0.
+  // Fresh chunk memory is zero; free_retired() zeroes recycled nodes. Either way every entry is 0.
   return n;
 }
 
@@ -93,10 +92,18 @@ bool IoPageTable::node_empty(const Node* n) {
 }
 
 // Adds levels on top until the root covers `last_pfn`: the old root becomes entry 0 of a new one.
+// An empty root just covers more: pushing it down would leave a leafless chain under slot 0 that
+// a whole-slot leaf must then retire table by table.
 bool IoPageTable::grow(uint64_t last_pfn) {
   uintptr_t root = root_.load(std::memory_order_relaxed);
   int levels = static_cast<int>(root & kLevelMask);
   while (levels < max_levels_ && (last_pfn >> (kBits * levels)) != 0) {
+    if (node_empty(reinterpret_cast<Node*>(root & ~kLevelMask))) {
+      ++levels;
+      root = (root & ~kLevelMask) | static_cast<uintptr_t>(levels);
+      root_.store(root, std::memory_order_release);
+      continue;
+    }
     Node* top = alloc_node();
     if (top == nullptr) return false;
     top->e[0].store(root & ~kLevelMask, std::memory_order_relaxed);
@@ -148,11 +155,12 @@ void IoPageTable::insert_at(Node* n, int level, uint64_t base, uint64_t first, u
                 [&](uint64_t i, uint64_t slot_first, uint64_t f, uint64_t l, bool whole) {
                   const uintptr_t v = n->e[i].load(std::memory_order_relaxed);
                   if (level == 0 || whole) {
-                    // A whole slot. It may hold an empty table left by an earlier failed
-                    // prepare, which a reader may still be walking: retire it, don't free it.
-                    assert(v == 0 || (!(v & kLeaf) && node_empty(reinterpret_cast<Node*>(v))));
+                    // A whole slot. It may hold leafless tables left by an earlier failed
+                    // prepare (or an old root pushed down by grow), which a reader may still be
+                    // walking: retire them all, don't free them.
+                    assert(!(v & kLeaf));
                     n->e[i].store(leaf, std::memory_order_release);
-                    if (v != 0) retired->push_back(reinterpret_cast<Node*>(v));
+                    if (v != 0) retire_subtree(reinterpret_cast<Node*>(v), retired);
                     return true;
                   }
                   insert_at(reinterpret_cast<Node*>(v), level - 1, slot_first, f, l, leaf, retired);
@@ -235,9 +243,23 @@ void IoPageTable::replace_at(Node* n, int level, uint64_t base, uint64_t first, 
       });
 }
 
+void IoPageTable::retire_subtree(Node* n, std::vector<void*>* retired) {
+  for (const auto& e : n->e) {
+    const uintptr_t v = e.load(std::memory_order_relaxed);
+    assert(!(v & kLeaf));  // only leafless tables are ever replaced whole
+    if (v != 0 && !(v & kLeaf)) retire_subtree(reinterpret_cast<Node*>(v), retired);
+  }
+  retired->push_back(n);
+}
+
 void IoPageTable::free_retired(std::vector<void*>* retired) {
-  // Retired tables are empty (their children were retired on their own).
-  for (void* p : *retired) free_node(static_cast<Node*>(p));
+  // No reader walks them any more: zero them (a retired subtree still links its children) so
+  // alloc_node() hands out empty tables.
+  for (void* p : *retired) {
+    auto* n = static_cast<Node*>(p);
+    for (auto& e : n->e) e.store(0, std::memory_order_relaxed);
+    free_node(n);
+  }
   retired->clear();
 }
 

@@ -79,6 +79,8 @@ class IoPageTable {
   Node* alloc_node();
   void free_node(Node* n);
   static bool node_empty(const Node* n);
+  /// Hands `n` and every table below it (none holds a leaf) to `retired`.
+  static void retire_subtree(Node* n, std::vector<void*>* retired);
   bool grow(uint64_t last_pfn);
   bool prepare_at(Node* n, int level, uint64_t base, uint64_t first, uint64_t last);
   void insert_at(Node* n, int level, uint64_t base, uint64_t first, uint64_t last, uintptr_t leaf,

@@ -122,3 +122,52 @@ TEST(IoPageTable, MatchesReferenceModelUnderRandomOps) {
     }
   }
 }
+
+// A first mapping that makes an empty table grow by more than one level and then covers slot 0
+// whole (2 GiB at IOVA 0 with 4 KiB pages: 3 levels -> 4): no leafless chain may be left under
+// the new leaf, and every table comes back when the mapping goes (found by the vfio-user fuzzer).
+TEST(IoPageTable, GrowingAnEmptyTableThenCoveringSlotZeroWhole) {
+  IoPageTable t(12);
+  std::vector<void*> retired;
+  const size_t base_tables = t.table_count();
+  Area a{}, b{};
+  ASSERT_TRUE(t.prepare(0, (2ull << 30) - 1));
+  t.insert(0, (2ull << 30) - 1, &a, &retired);
+  EXPECT_EQ(t.lookup(0), &a);
+  EXPECT_EQ(t.lookup((2ull << 30) - 1), &a);
+  EXPECT_EQ(t.lookup(2ull << 30), nullptr);
+  t.erase(0, (2ull << 30) - 1, &retired);
+  t.free_retired(&retired);
+  EXPECT_EQ(t.lookup(0), nullptr);
+  // Recycled tables are empty: a small mapping after it sees nothing stale around it.
+  ASSERT_TRUE(t.prepare(0x5000, 0x5fff));
+  t.insert(0x5000, 0x5fff, &b, &retired);
+  EXPECT_EQ(t.lookup(0x5000), &b);
+  EXPECT_EQ(t.lookup(0x4000), nullptr);
+  EXPECT_EQ(t.lookup(0x6000), nullptr);
+  EXPECT_EQ(t.lookup(1ull << 30), nullptr);
+  t.erase(0x5000, 0x5fff, &retired);
+  t.free_retired(&retired);
+  EXPECT_LE(t.table_count(), base_tables + 3);  // at most the grown root's path remains
+}
+
+// A leafless chain left by a prepare whose insert never came (a failed map) is retired whole by
+// a later whole-slot leaf, and recycled tables come back zeroed.
+TEST(IoPageTable, WholeSlotLeafRetiresALeaflessChain) {
+  IoPageTable t(12);
+  std::vector<void*> retired;
+  Area a{}, b{};
+  ASSERT_TRUE(t.prepare(0x40001000, 0x40001fff));  // tables down to level 0 under slot 1 GiB
+  const size_t with_chain = t.table_count();
+  ASSERT_TRUE(t.prepare(1ull << 30, (2ull << 30) - 1));
+  t.insert(1ull << 30, (2ull << 30) - 1, &a, &retired);
+  EXPECT_GE(retired.size(), 2u);  // the level-1 and level-0 tables of the chain
+  t.free_retired(&retired);
+  EXPECT_LT(t.table_count(), with_chain);
+  EXPECT_EQ(t.lookup(0x40001000), &a);
+  ASSERT_TRUE(t.prepare(0x3000, 0x3fff));
+  t.insert(0x3000, 0x3fff, &b, &retired);
+  EXPECT_EQ(t.lookup(0x3000), &b);
+  EXPECT_EQ(t.lookup(0x2000), nullptr);
+  EXPECT_EQ(t.lookup(0x40001000), &a);
+}
