@@ -31,7 +31,7 @@ namespace reg = devices::edu_reg;
 constexpr uint32_t kBar0 = VFIO_PCI_BAR0_REGION_INDEX;
 constexpr uint32_t kConfig = VFIO_PCI_CONFIG_REGION_INDEX;
 constexpr uint64_t kIova = 0x100000;
-constexpr uint64_t kWindow = 64 * 1024;
+constexpr uint64_t kWindow = uint64_t{64} * 1024;
 
 std::vector<uint8_t> dma_map(uint64_t addr, uint64_t size, uint32_t flags, uint64_t offset = 0,
                              uint32_t argsz = 32) {
