@@ -7,26 +7,51 @@
 #include <memory>
 #include <new>
 
+#include <sys/mman.h>
+
 #include "iommu/pages.h"
 
 namespace uvfio::iommu {
 
 // Dirty bits, one per IOAS page: held inline for areas of up to 64 pages (most mappings, and
-// every one-page mapping), on the heap beyond, so small maps cost one allocation less.
+// every one-page mapping), in their own anonymous mapping beyond, so small maps cost one
+// allocation less.
 class DirtyBits {
  public:
-  /// Sizes the bitmap for `pages` pages, all clean. False if memory ran out.
+  DirtyBits() = default;
+  DirtyBits(const DirtyBits&) = delete;
+  DirtyBits& operator=(const DirtyBits&) = delete;
+  ~DirtyBits() {
+    if (words_ != nullptr) ::munmap(words_, bytes_);
+  }
+  /// Sizes the bitmap for `pages` pages, all clean. False if memory ran out. Beyond 64 pages
+  /// the bits live in an anonymous NORESERVE mapping: untouched pages of it cost nothing, so a
+  /// huge window nobody writes to (a vfio-user client's fd-less map of terabytes) commits no
+  /// memory for its bitmap, only for the words that actually get dirty bits.
   bool allocate(uint64_t pages) {
     if (pages <= 64) return true;
-    heap_.reset(new (std::nothrow) std::atomic<uint64_t>[(pages + 63) / 64]());
-    return heap_ != nullptr;
+    const uint64_t bytes = (pages + 63) / 64 * sizeof(uint64_t);
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return false;
+    words_ = static_cast<std::atomic<uint64_t>*>(p);
+    bytes_ = bytes;
+    return true;
   }
   /// Word `w` (bits for pages 64w..64w+63). Device threads set bits through a const Area.
-  std::atomic<uint64_t>& operator[](uint64_t w) const { return heap_ ? heap_[w] : inline_; }
+  std::atomic<uint64_t>& operator[](uint64_t w) const { return words_ ? words_[w] : inline_; }
+  /// Clears word `w`, writing only if it holds a bit (so clean words stay uncommitted).
+  void clear_word(uint64_t w) const {
+    auto& word = (*this)[w];
+    if (word.load(std::memory_order_relaxed) != 0) word.store(0, std::memory_order_relaxed);
+  }
 
  private:
+  static_assert(sizeof(std::atomic<uint64_t>) == sizeof(uint64_t) &&
+                std::atomic<uint64_t>::is_always_lock_free);
   mutable std::atomic<uint64_t> inline_{0};
-  std::unique_ptr<std::atomic<uint64_t>[]> heap_;
+  std::atomic<uint64_t>* words_ = nullptr;  // zero-filled anonymous memory: all bits clean
+  uint64_t bytes_ = 0;
 };
 
 struct Area {

@@ -26,8 +26,9 @@ void report_dirty(Area& a, uint64_t first, uint64_t last, const DirtySink& sink,
   uint64_t p = (first - a.iova) >> a.page_shift, e = (last - a.iova) >> a.page_shift;
   while (p <= e) {
     auto& word = a.dirty[p / 64];
-    uint64_t bits =
-        clear ? word.exchange(0, std::memory_order_relaxed) : word.load(std::memory_order_relaxed);
+    // Clean words are only read: clearing them would commit the bitmap's untouched pages.
+    uint64_t bits = word.load(std::memory_order_relaxed);
+    if (clear && bits != 0) bits = word.exchange(0, std::memory_order_relaxed);
     // Bits of this word outside [p, e] must survive a clear: put them back.
     const uint64_t w0 = p & ~uint64_t{63};
     uint64_t in_range = ~uint64_t{0};
@@ -51,7 +52,7 @@ void Ioas::set_dirty_tracking(bool enabled) {
     // Starting afresh: nothing is dirty yet (pages pinned for writing are reported anyway).
     for (auto& [iova, a] : state_->areas) {
       for (uint64_t w = 0, n = (a->page_count() + 63) / 64; w < n; ++w) {
-        a->dirty[w].store(0, std::memory_order_relaxed);
+        a->dirty.clear_word(w);
       }
     }
   }
