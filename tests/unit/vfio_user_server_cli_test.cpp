@@ -4,12 +4,12 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/vfio.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <chrono>
 #include <cstring>
@@ -22,8 +22,6 @@
 #include "uvfio/devices/edu.h"
 #include "vfio_user_server_client.h"
 
-extern char** environ;
-
 namespace uvfio::test {
 namespace {
 
@@ -34,7 +32,7 @@ UniqueFd connect_to(const std::string& path) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   std::strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return UniqueFd();
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return {};
   return fd;
 }
 
@@ -46,6 +44,7 @@ class ServeProcess {
     std::vector<std::string> argv = {UVFIO_CLI_PATH, "serve"};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> raw;
+    raw.reserve(argv.size() + 1);
     for (auto& a : argv) raw.push_back(a.data());
     raw.push_back(nullptr);
     posix_spawn_file_actions_t fa;
@@ -63,7 +62,7 @@ class ServeProcess {
   }
   std::string log() const {
     std::ifstream f(log_);
-    return std::string(std::istreambuf_iterator<char>(f), {});
+    return {std::istreambuf_iterator<char>(f), {}};
   }
   // Waits until the log holds `text` (or the process exited).
   bool wait_for(const std::string& text, std::chrono::milliseconds timeout = 10s) {

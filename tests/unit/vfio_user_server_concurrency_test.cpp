@@ -82,6 +82,7 @@ TEST(ServerConcurrency, ClientsDevicesAndDeviceThreadsTogether) {
   std::thread loop([&] { server->run(); });
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
+  threads.reserve(kClients);
   for (int i = 0; i < kClients; ++i) {
     threads.emplace_back([&, i] {
       RawClient& c = clients[i];
@@ -96,7 +97,7 @@ TEST(ServerConcurrency, ClientsDevicesAndDeviceThreadsTogether) {
         ++failures;
       }
       for (int round = 0; round < 30; ++round) {
-        const uint32_t v = static_cast<uint32_t>(i * 1000 + round);
+        const auto v = static_cast<uint32_t>(i * 1000 + round);
         if (c.write_reg(kBar0, reg::kLiveness, v) != 0 || c.read_reg(kBar0, reg::kLiveness) != ~v) {
           ++failures;
         }

@@ -48,7 +48,7 @@ UniqueFd connect_to(const std::string& path) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   std::strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return UniqueFd();
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return {};
   return fd;
 }
 
@@ -62,7 +62,7 @@ class MemBarModel : public pci::DeviceModel {
     l.device_id = 0x5678;
     l.bars[0] = {pci::BarType::kMem32, 0x4000, false, true};
     l.bars[2] = {pci::BarType::kMem32, 0x1000, false, true};
-    l.capabilities.push_back(pci::MsixSpec{4, 0, 0x3000, 0, 0x3800});
+    l.capabilities.emplace_back(pci::MsixSpec{4, 0, 0x3000, 0, 0x3800});
     l.name = "membar";
     return l;
   }
