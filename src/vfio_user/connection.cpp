@@ -147,13 +147,66 @@ void Connection::pump() {
 
 // ------------------------------------------------------------------------------ output
 
+int Connection::flush_locked() {
+  if (batch_.empty()) return 0;
+  const int rc = send_bytes(sock_.get(), batch_, limits_.io_timeout_ms);
+  batch_.clear();
+  return rc;
+}
+
+void Connection::cork() {
+  std::lock_guard lk(send_mu_);
+  corked_ = true;
+}
+
+int Connection::uncork() {
+  int rc;
+  {
+    std::lock_guard lk(send_mu_);
+    corked_ = false;
+    rc = dead() ? 0 : flush_locked();
+  }
+  if (rc < 0 && !dead()) {
+    log_warn("vfio-user", "sending gathered replies failed: {}", std::strerror(-rc));
+    mark_broken();
+  }
+  return rc;
+}
+
+int Connection::send_reply(const Header& hdr, std::span<const std::span<const uint8_t>> pieces,
+                           std::span<const int> fds) {
+  if (dead()) return -EPIPE;
+  if (fds.empty()) {
+    std::unique_lock lk(send_mu_);
+    if (corked_) {
+      Header h = hdr;
+      uint64_t total = sizeof(Header);
+      for (auto p : pieces) total += p.size();
+      h.msg_size = static_cast<uint32_t>(total);  // replies are bounded far below 4 GiB
+      const auto* hb = reinterpret_cast<const uint8_t*>(&h);
+      batch_.insert(batch_.end(), hb, hb + sizeof h);
+      for (auto p : pieces) batch_.insert(batch_.end(), p.begin(), p.end());
+      if (batch_.size() < kBatchBytes) return 0;
+      const int rc = flush_locked();
+      lk.unlock();
+      if (rc < 0 && !dead()) {
+        log_warn("vfio-user", "sending gathered replies failed: {}", std::strerror(-rc));
+        mark_broken();
+      }
+      return rc;
+    }
+  }
+  return send(hdr, pieces, fds);
+}
+
 int Connection::send(const Header& hdr, std::span<const std::span<const uint8_t>> pieces,
                      std::span<const int> fds) {
   if (dead()) return -EPIPE;
   int rc;
   {
     std::lock_guard lk(send_mu_);
-    rc = send_message(sock_.get(), hdr, pieces, fds, limits_.io_timeout_ms);
+    rc = flush_locked();
+    if (rc == 0) rc = send_message(sock_.get(), hdr, pieces, fds, limits_.io_timeout_ms);
   }
   if (rc < 0 && !dead()) {
     log_warn("vfio-user", "sending {} reply failed: {}", command_name(hdr.command),
@@ -169,7 +222,7 @@ int Connection::send_error(const Header& request, int err) {
   h.command = request.command;
   h.flags = kTypeReply | kFlagError;
   h.error_no = static_cast<uint32_t>(err);
-  return send(h, {});
+  return send_reply(h, {});
 }
 
 void Connection::mark_broken() {

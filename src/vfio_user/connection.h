@@ -74,8 +74,18 @@ class Connection {
   /// leaves the stream unusable and marks the connection broken.
   int send(const Header& hdr, std::span<const std::span<const uint8_t>> pieces,
            std::span<const int> fds = {});
+  /// A reply: while corked and without fds it is gathered, else sent at once (after whatever
+  /// was gathered). 0 or -errno as send().
+  int send_reply(const Header& hdr, std::span<const std::span<const uint8_t>> pieces,
+                 std::span<const int> fds = {});
   /// A header-only error reply to `request` (never for NO_REPLY commands: the caller checks).
   int send_error(const Header& request, int err);
+  /// Event loop: between cork() and uncork() fd-less replies are gathered and go out in one
+  /// send at uncork() (or once 64 KiB are gathered), so a burst of pipelined requests costs one
+  /// syscall for all its replies. Any other send meanwhile (a reply with fds, a device thread's
+  /// DMA request) sends the gathered replies first, so the socket keeps their order.
+  void cork();
+  int uncork();
 
   /// The client's limits from VERSION: DMA requests are split into chunks of at most
   /// `max_data_xfer_size` bytes.
@@ -130,6 +140,11 @@ class Connection {
   EventFd wake_;
 
   std::mutex send_mu_;  // one sender at a time on the main socket
+  static constexpr size_t kBatchBytes = size_t{64} * 1024;  // gathered replies go out at this size
+  bool corked_ = false;                                     // send_mu_: replies are being gathered
+  std::vector<uint8_t> batch_;  // send_mu_: gathered replies, whole messages, no fds
+  /// Sends the gathered replies. send_mu_ held. 0 or -errno.
+  int flush_locked();
 
   std::mutex token_;  // whoever holds it reads the main socket
   MessageReader reader_;

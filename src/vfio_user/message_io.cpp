@@ -87,6 +87,22 @@ int send_message(int fd, Header hdr, std::span<const std::span<const uint8_t>> p
   return 0;
 }
 
+int send_bytes(int fd, std::span<const uint8_t> bytes, int timeout_ms) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (int rc = wait_ready(fd, POLLOUT, timeout_ms); rc < 0) return rc;
+        continue;
+      }
+      return -errno;
+    }
+    bytes = bytes.subspan(static_cast<size_t>(n));
+  }
+  return 0;
+}
+
 int send_message(int fd, Message& m, int timeout_ms) {
   std::vector<int> raw;
   raw.reserve(m.fds.size());

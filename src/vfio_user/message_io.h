@@ -22,6 +22,10 @@ int send_message(int fd, Message& m, int timeout_ms = -1);
 int send_message(int fd, Header hdr, std::span<const std::span<const uint8_t>> pieces,
                  std::span<const int> fds, int timeout_ms = -1);
 
+/// Sends bytes that already hold whole messages (gathered replies), without fds; waits out a
+/// full socket buffer as send_message does. 0 or -errno.
+int send_bytes(int fd, std::span<const uint8_t> bytes, int timeout_ms = -1);
+
 /// Reassembles messages from one stream socket. Reads up to 64 KiB at a time, so one recvmsg
 /// usually brings a whole small message (a round trip costs no more syscalls than a raw
 /// ping-pong). Not thread-safe: one reader per socket, used by one thread at a time.

@@ -255,6 +255,14 @@ void Session::end(const char* why) {
 // ---------------------------------------------------------------------------- input
 
 Session::Status Session::on_input(int budget, bool woken) {
+  // The replies to everything this call handles leave together (one send for a pipelined burst).
+  conn_->cork();
+  const Status st = handle_input(budget, woken);
+  (void)conn_->uncork();
+  return conn_->broken() ? Status::kEnded : st;
+}
+
+Session::Status Session::handle_input(int budget, bool woken) {
   if (woken) conn_->clear_wake();
   if (conn_->broken()) return Status::kEnded;
   for (int i = 0; i < budget; ++i) {
@@ -437,7 +445,7 @@ int Session::reply(const Message& req, std::span<const std::span<const uint8_t>>
   h.command = req.hdr.command;
   h.flags = kTypeReply;
   // A failed send broke the stream and the loop ends the session: nothing is left to answer.
-  (void)conn_->send(h, pieces, fds);
+  (void)conn_->send_reply(h, pieces, fds);
   return 0;
 }
 

@@ -80,6 +80,8 @@ class Session {
   bool negotiated() const { return negotiated_; }
 
  private:
+  /// on_input without the reply gathering around it.
+  Status handle_input(int budget, bool woken);
   // What the server knows of one device region, from the device at open.
   struct Region {
     int err = 0;  // the device refused GET_REGION_INFO for this index (EINVAL for VGA)
