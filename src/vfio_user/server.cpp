@@ -167,7 +167,7 @@ struct Server::Impl {
     }
   }
 
-  void on_input(Slot& s, bool woken = false) {
+  void on_input(Slot& s, bool woken = false) const {
     if (!s.session) return;
     switch (s.session->on_input(kBudget, woken)) {
       case Session::Status::kIdle:
