@@ -7,6 +7,9 @@
 .PHONY: all deps build demo test test-unit test-asan test-tsan test-fuzz test-vm bench format clean
 
 JOBS ?= $(shell nproc)
+# ccache: paths under the tree are hashed relative to it, so another clone of it hits the cache.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 CMAKE_GEN := -G Ninja -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 
 all: build

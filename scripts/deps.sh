@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 
-pkgs=(g++ cmake ninja-build make pkg-config git
+pkgs=(g++ cmake ninja-build make pkg-config git ccache
       libgtest-dev libgmock-dev libbenchmark-dev
       libfmt-dev nlohmann-json3-dev libcli11-dev
       clang-format clang-tidy
