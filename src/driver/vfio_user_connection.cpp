@@ -26,6 +26,8 @@ using Clock = std::chrono::steady_clock;
 
 /// Replies other than data transfers (region info with its capability chain) stay below this.
 constexpr uint32_t kMaxControlReply = 64 * 1024;
+/// The most iovec entries one sendmsg takes (the kernel's UIO_MAXIOV).
+constexpr size_t kMaxIov = 1024;
 /// Why waiters failed when the connection broke (Call::why_ points at static text).
 constexpr const char* kWhyClosedByUs = "the connection was closed by this client";
 constexpr const char* kWhyServerGone = "the server closed the connection";
@@ -231,147 +233,214 @@ void VfioUserConnection::handoff_locked() {
 int VfioUserConnection::send_locked_io(int fd, const vu::Header& hdr,
                                        std::span<const std::span<const uint8_t>> pieces,
                                        std::span<const int> fds) {
-  // The common request — a header, a few pieces, a few fds — goes out in one sendmsg built on
-  // the stack; anything larger takes vfio_user::send_message (which allocates).
-  constexpr size_t kMaxPieces = 4;
-  constexpr size_t kMaxFds = 16;
-  if (pieces.size() > kMaxPieces || fds.size() > kMaxFds) {
-    return vu::send_message(fd, hdr, pieces, fds, timeout_ms(options_.timeout));
-  }
   vu::Header h = hdr;
   uint64_t total = sizeof h;
-  std::array<iovec, kMaxPieces + 1> iov{};
+  for (auto p : pieces) total += p.size();
+  if (total > UINT32_MAX) return -EMSGSIZE;
+  h.msg_size = static_cast<uint32_t>(total);
+  // The common message — a header and a few pieces — is gathered on the stack.
+  constexpr size_t kStackIov = 8;
+  std::array<iovec, kStackIov> stack_iov{};
+  std::vector<iovec> heap_iov;
+  std::span<iovec> iov(stack_iov);
+  if (pieces.size() + 1 > kStackIov) {
+    heap_iov.resize(pieces.size() + 1);
+    iov = heap_iov;
+  }
   size_t n = 0;
   iov[n++] = {&h, sizeof h};
   for (auto p : pieces) {
-    total += p.size();
     if (!p.empty()) iov[n++] = {const_cast<uint8_t*>(p.data()), p.size()};
   }
-  if (total > UINT32_MAX) return -EMSGSIZE;
-  h.msg_size = static_cast<uint32_t>(total);
-  alignas(cmsghdr) std::array<char, CMSG_SPACE(kMaxFds * sizeof(int))> control{};
-  msghdr mh{};
-  mh.msg_iov = iov.data();
-  mh.msg_iovlen = n;
-  if (!fds.empty()) {
-    mh.msg_control = control.data();
-    mh.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
-    cmsghdr* c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
-  }
-  ssize_t sent;
-  do {
-    sent = ::sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-  } while (sent < 0 && errno == EINTR);
-  if (sent == static_cast<ssize_t>(total)) return 0;
-  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
-  // A full socket buffer or a partial send: the rest, with poll, by send_message's loop (the
-  // fds went with the first byte when anything was sent).
-  const size_t done = sent < 0 ? 0 : static_cast<size_t>(sent);
-  if (done == 0) return vu::send_message(fd, hdr, pieces, fds, timeout_ms(options_.timeout));
-  std::vector<uint8_t> rest;
-  rest.reserve(total - done);
-  size_t skip = done;
-  for (size_t i = 0; i < n; ++i) {
-    const auto* b = static_cast<const uint8_t*>(iov[i].iov_base);
-    const size_t len = iov[i].iov_len;
-    if (skip >= len) {
-      skip -= len;
-      continue;
-    }
-    rest.insert(rest.end(), b + skip, b + len);
-    skip = 0;
-  }
-  return send_raw_rest(fd, rest);
+  return send_all_io(fd, iov.first(n), fds);
 }
 
-int VfioUserConnection::send_raw_rest(int fd, std::span<const uint8_t> rest) const {
-  size_t off = 0;
-  while (off < rest.size()) {
-    const ssize_t k = ::send(fd, rest.data() + off, rest.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (k > 0) {
-      off += static_cast<size_t>(k);
+int VfioUserConnection::send_all_io(int fd, std::span<iovec> iov, std::span<const int> fds) const {
+  constexpr size_t kStackFds = 16;
+  alignas(cmsghdr) std::array<char, CMSG_SPACE(kStackFds * sizeof(int))> stack_control{};
+  std::vector<char> heap_control;
+  char* control = stack_control.data();
+  if (fds.size() > kStackFds) {
+    heap_control.resize(CMSG_SPACE(fds.size() * sizeof(int)));
+    control = heap_control.data();
+  }
+  size_t first = 0;
+  for (;;) {
+    while (first < iov.size() && iov[first].iov_len == 0) ++first;
+    if (first == iov.size()) return 0;
+    msghdr mh{};
+    mh.msg_iov = iov.data() + first;
+    mh.msg_iovlen = std::min<size_t>(iov.size() - first, kMaxIov);
+    if (!fds.empty()) {
+      mh.msg_control = control;
+      mh.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+      cmsghdr* c = CMSG_FIRSTHDR(&mh);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+      std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+    }
+    const ssize_t sent = ::sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+      // A full socket buffer: wait until the server reads, up to the timeout.
+      pollfd p{fd, POLLOUT, 0};
+      const int r = ::poll(&p, 1, timeout_ms(options_.timeout));
+      if (r == 0) return -ETIMEDOUT;
+      if (r < 0 && errno != EINTR) return -errno;
       continue;
     }
-    if (k < 0 && errno == EINTR) continue;
-    if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
-    pollfd p{fd, POLLOUT, 0};
-    const int r = ::poll(&p, 1, timeout_ms(options_.timeout));
-    if (r == 0) return -ETIMEDOUT;
-    if (r < 0 && errno != EINTR) return -errno;
+    fds = {};  // they went with the first byte
+    auto left = static_cast<size_t>(sent);
+    while (left > 0) {
+      const size_t k = std::min(left, iov[first].iov_len);
+      iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + k;
+      iov[first].iov_len -= k;
+      left -= k;
+      if (iov[first].iov_len == 0) ++first;
+    }
   }
-  return 0;
+}
+
+void VfioUserConnection::fail_send(int rc, uint16_t command, const char* what) {
+  {
+    std::lock_guard lock(mu_);
+    // A failed send may have left half a message on the stream: nothing after it can be
+    // trusted, so the connection ends here.
+    break_locked(rc == -EPIPE ? ECONNRESET : -rc,
+                 rc == -EPIPE ? kWhyServerGone : "a request could not be sent");
+  }
+  fail(command_text(command), -rc, what);
 }
 
 void VfioUserConnection::start(Call& call, vu::Command cmd,
                                std::span<const std::span<const uint8_t>> pieces,
                                std::span<const int> fds) {
-  vu::Header h{};
-  h.command = static_cast<uint16_t>(cmd);
-  h.flags = vu::kTypeCommand;
-  {
-    std::lock_guard lock(mu_);
-    if (call.conn_ != nullptr) fail(command_text(h.command), EBUSY, "the call is already started");
-    if (closed_) fail(command_text(h.command), closed_err_, closed_why_);
-    // Message ids are ours; skip one still waiting for its reply after a wrap.
-    uint16_t id = next_id_++;
-    while (std::any_of(pending_.begin(), pending_.end(),
-                       [id](const Call* c) { return c->id_ == id; })) {
-      id = next_id_++;
-    }
-    h.msg_id = id;
-    call.conn_ = this;
-    call.id_ = id;
-    call.cmd_ = h.command;
-    call.done_ = false;
-    call.err_ = 0;
-    call.why_ = "";
-    call.deadline_ = Clock::now() + options_.timeout;
-    call.payload_.clear();
-    call.fds_.clear();
-    pending_.push_back(&call);
-  }
-  sent_.fetch_add(1, std::memory_order_release);
-  int rc;
-  {
-    std::lock_guard lock(send_mu_);
-    rc = send_locked_io(sock_.get(), h, pieces, fds);
-  }
-  if (rc < 0) {
-    std::lock_guard lock(mu_);
-    unregister_locked(call);
-    // A failed send may have left half a message on the stream: nothing after it can be
-    // trusted, so the connection ends here.
-    break_locked(rc == -EPIPE ? ECONNRESET : -rc,
-                 rc == -EPIPE ? kWhyServerGone : "a request could not be sent");
-    fail(command_text(h.command), -rc, "sending the request");
-  }
+  const Outgoing one{&call, cmd, pieces, fds};
+  start_batch(std::span(&one, 1));
 }
 
 void VfioUserConnection::post(vu::Command cmd, std::span<const std::span<const uint8_t>> pieces) {
-  vu::Header h{};
-  h.command = static_cast<uint16_t>(cmd);
-  h.flags = vu::kTypeCommand | vu::kFlagNoReply;
+  const Outgoing one{nullptr, cmd, pieces, {}};
+  start_batch(std::span(&one, 1));
+}
+
+void VfioUserConnection::start_batch(std::span<const Outgoing> batch) {
+  if (batch.empty()) return;
+  // Headers and the gather list live on the stack for the usual batch (a window of region
+  // accesses), else on the heap.
+  constexpr size_t kStackMessages = 16;
+  constexpr size_t kStackIov = 48;
+  std::array<vu::Header, kStackMessages> stack_hdrs{};
+  std::vector<vu::Header> heap_hdrs;
+  std::span<vu::Header> hdrs(stack_hdrs.data(), std::min(batch.size(), kStackMessages));
+  if (batch.size() > kStackMessages) {
+    heap_hdrs.resize(batch.size());
+    hdrs = heap_hdrs;
+  }
+  size_t total_iov = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Outgoing& o = batch[i];
+    vu::Header& h = hdrs[i];
+    h = {};
+    h.command = static_cast<uint16_t>(o.cmd);
+    h.flags = vu::kTypeCommand | (o.call == nullptr ? vu::kFlagNoReply : 0);
+    uint64_t size = sizeof h;
+    for (auto p : o.pieces) size += p.size();
+    if (size > UINT32_MAX) fail(command_text(h.command), EMSGSIZE, "a message above 4 GiB");
+    h.msg_size = static_cast<uint32_t>(size);
+    total_iov += 1 + o.pieces.size();
+  }
   {
     std::lock_guard lock(mu_);
-    if (closed_) fail(command_text(h.command), closed_err_, closed_why_);
-    h.msg_id = next_id_++;
+    for (const Outgoing& o : batch) {
+      if (o.call != nullptr && o.call->conn_ != nullptr) {
+        fail(command_text(static_cast<uint16_t>(o.cmd)), EBUSY, "the call is already started");
+      }
+    }
+    if (closed_) fail(command_text(hdrs[0].command), closed_err_, closed_why_);
+    const auto deadline = Clock::now() + options_.timeout;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Call* call = batch[i].call;
+      // Message ids are ours; a request skips an id still waiting for its reply after a wrap.
+      uint16_t id = next_id_++;
+      while (call != nullptr && std::any_of(pending_.begin(), pending_.end(),
+                                            [id](const Call* c) { return c->id_ == id; })) {
+        id = next_id_++;
+      }
+      hdrs[i].msg_id = id;
+      if (call == nullptr) continue;
+      call->conn_ = this;
+      call->id_ = id;
+      call->cmd_ = hdrs[i].command;
+      call->done_ = false;
+      call->err_ = 0;
+      call->why_ = "";
+      call->deadline_ = deadline;
+      call->payload_.clear();
+      call->fds_.clear();
+      pending_.push_back(call);
+    }
   }
   sent_.fetch_add(1, std::memory_order_release);
-  int rc;
+  std::array<iovec, kStackIov> stack_iov{};
+  std::vector<iovec> heap_iov;
+  std::span<iovec> iov(stack_iov);
+  if (total_iov > kStackIov) {
+    heap_iov.resize(total_iov);
+    iov = heap_iov;
+  }
+  int rc = 0;
+  size_t failed = 0;  // the first message not wholly sent
   {
     std::lock_guard lock(send_mu_);
-    rc = send_locked_io(sock_.get(), h, pieces, {});
+    for (size_t i = 0; i < batch.size() && rc == 0;) {
+      // Messages without fds are gathered into one sendmsg; one with fds goes alone (above).
+      size_t n = 0;
+      size_t j = i;
+      do {
+        if (j > i && (!batch[j].fds.empty() || n + 1 + batch[j].pieces.size() > kMaxIov)) break;
+        iov[n++] = {&hdrs[j], sizeof(vu::Header)};
+        for (auto p : batch[j].pieces) {
+          if (!p.empty()) iov[n++] = {const_cast<uint8_t*>(p.data()), p.size()};
+        }
+        ++j;
+      } while (j < batch.size() && batch[j - 1].fds.empty());
+      rc = send_all_io(sock_.get(), iov.first(n), batch[i].fds);
+      failed = i;
+      i = j;
+    }
   }
   if (rc < 0) {
-    std::lock_guard lock(mu_);
-    break_locked(rc == -EPIPE ? ECONNRESET : -rc,
-                 rc == -EPIPE ? kWhyServerGone : "a request could not be sent");
-    fail(command_text(h.command), -rc, "sending the posted request");
+    {
+      std::lock_guard lock(mu_);
+      for (const Outgoing& o : batch) {
+        if (o.call != nullptr) unregister_locked(*o.call);
+      }
+    }
+    fail_send(rc, hdrs[failed].command,
+              batch[failed].call != nullptr ? "sending the request" : "sending the posted request");
   }
+}
+
+void VfioUserConnection::ring(int eventfd, const char* what) {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) fail(what, closed_err_, closed_why_);
+  }
+  // For the memory model, a doorbell is a request sent (see sent_).
+  sent_.fetch_add(1, std::memory_order_release);
+  // Under the send lock: a message another thread has begun to send is wholly in the socket
+  // before the doorbell rings (this thread's own earlier sends returned before this call).
+  std::lock_guard lock(send_mu_);
+  const uint64_t one = 1;
+  ssize_t n;
+  do {
+    n = ::write(eventfd, &one, sizeof one);
+  } while (n < 0 && errno == EINTR);
+  // EAGAIN: the counter is saturated, so the doorbell is pending anyway (doorbells coalesce).
+  if (n < 0 && errno != EAGAIN) fail(what, errno, "signalling the doorbell's ioeventfd");
 }
 
 int VfioUserConnection::finish(Call& call) {

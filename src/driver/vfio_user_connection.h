@@ -14,6 +14,8 @@
 // when no request is outstanding.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -128,6 +130,29 @@ class VfioUserConnection {
   /// errors never reported. Throws like start().
   void post(vfio_user::Command cmd, std::span<const std::span<const uint8_t>> pieces);
 
+  /// One message of a batch: a request whose reply `call` will wait for, or (call nullptr) a
+  /// posted command (NO_REPLY).
+  struct Outgoing {
+    Call* call = nullptr;
+    vfio_user::Command cmd{};
+    std::span<const std::span<const uint8_t>> pieces;
+    std::span<const int> fds;
+  };
+  /// start() / post() of several messages at once, in order: the calls are registered first,
+  /// then the messages leave gathered in as few sendmsg calls as possible (one unless the batch
+  /// is very long). A message with fds is sent by a sendmsg of its own, so a reader attributing
+  /// fds to the last message that starts in its read (the kernel ends a read after the segment
+  /// that carried fds) finds the right one. Throws like start(); on a throw no call of the batch
+  /// is left started.
+  void start_batch(std::span<const Outgoing> batch);
+
+  /// Signals an ioeventfd the server handed out (GET_REGION_IO_FDS) in place of sending a
+  /// write: after every message whose sending began before it has wholly left (the server
+  /// handles what is already in the socket before it performs a doorbell, so the doorbell stays
+  /// in order with earlier writes). Throws driver::Error naming `what` when the connection is
+  /// gone or the eventfd cannot be written.
+  void ring(int eventfd, const char* what);
+
   /// The fd-less DMA maps this client serves. Call serve_fdless_dma() after adding the first.
   VfioUserFdlessMaps& fdless_maps() { return fdless_; }
   /// Makes sure the server's DMA requests are answered when no request is outstanding: a no-op
@@ -159,7 +184,10 @@ class VfioUserConnection {
   void unregister_locked(Call& call);
   int send_locked_io(int fd, const vfio_user::Header& hdr,
                      std::span<const std::span<const uint8_t>> pieces, std::span<const int> fds);
-  int send_raw_rest(int fd, std::span<const uint8_t> rest) const;
+  /// Sends all of `iov` (advanced in place), `fds` with the first byte, waiting out a full
+  /// socket buffer up to the timeout. 0 or -errno.
+  int send_all_io(int fd, std::span<iovec> iov, std::span<const int> fds) const;
+  [[noreturn]] void fail_send(int rc, uint16_t command, const char* what);
   [[noreturn]] void throw_call(const Call& call, int err, const std::string& detail) const;
 
   std::string target_;

@@ -8,7 +8,7 @@
 namespace uvfio::driver::detail {
 namespace {
 
-constexpr const char* kOptionsHelp = "timeout_ms=N, posted=auto|off, twin=on|off";
+constexpr const char* kOptionsHelp = "timeout_ms=N, posted=auto|off, twin=on|off, ioeventfd=on|off";
 
 [[noreturn]] void bad_option(const Target& t, const std::string& why) {
   throw Error("open", t.text, EINVAL, why + " (vfio-user options: " + kOptionsHelp + ")");
@@ -39,6 +39,11 @@ VfioUserTargetOptions parse_vfio_user_options(const Target& t) {
       if (value != "on" && value != "off")
         bad_option(t, "twin='" + value + "' is neither on nor off");
       o.client.twin_socket = value == "on";
+    } else if (key == "ioeventfd") {
+      if (value != "on" && value != "off") {
+        bad_option(t, "ioeventfd='" + value + "' is neither on nor off");
+      }
+      o.ioeventfds = value == "on";
     } else {
       bad_option(t, "unknown option '" + key + "'");
     }
@@ -49,8 +54,9 @@ VfioUserTargetOptions parse_vfio_user_options(const Target& t) {
 namespace {
 
 Device open_on(std::shared_ptr<VfioUserConnection> conn, const std::string& target_text,
-               const std::string& name, VfioUserPosting posting) {
-  auto transport = std::make_unique<VfioUserDeviceTransport>(std::move(conn), name, posting);
+               const std::string& name, const VfioUserTargetOptions& o) {
+  auto transport =
+      std::make_unique<VfioUserDeviceTransport>(std::move(conn), name, o.posting, o.ioeventfds);
   return DeviceAccess::make(std::make_shared<DeviceCore>(target_text, std::move(transport)));
 }
 
@@ -59,13 +65,13 @@ Device open_on(std::shared_ptr<VfioUserConnection> conn, const std::string& targ
 Device open_vfio_user_target(const Target& target) {
   const VfioUserTargetOptions o = parse_vfio_user_options(target);
   auto conn = VfioUserConnection::connect(target.name, target.text, o.client);
-  return open_on(std::move(conn), target.text, target.name, o.posting);
+  return open_on(std::move(conn), target.text, target.name, o);
 }
 
 Device open_vfio_user_socket(UniqueFd socket, const std::string& target_text,
                              const VfioUserTargetOptions& options) {
   auto conn = VfioUserConnection::adopt(std::move(socket), target_text, options.client);
-  return open_on(std::move(conn), target_text, target_text, options.posting);
+  return open_on(std::move(conn), target_text, target_text, options);
 }
 
 }  // namespace uvfio::driver::detail

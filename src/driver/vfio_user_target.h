@@ -1,5 +1,5 @@
 // The vfio-user: target of driver::open(): `vfio-user:PATH[,timeout_ms=N][,posted=auto|off]
-// [,twin=on|off]` connects to the server's UNIX socket PATH.
+// [,twin=on|off][,ioeventfd=on|off]` connects to the server's UNIX socket PATH.
 #pragma once
 
 #include <string>
@@ -16,6 +16,8 @@ namespace uvfio::driver::detail {
 struct VfioUserTargetOptions {
   VfioUserClientOptions client;
   VfioUserPosting posting = VfioUserPosting::kAuto;
+  /// Doorbell writes signal the server's ioeventfds (GET_REGION_IO_FDS) instead of messages.
+  bool ioeventfds = true;
 };
 
 /// Parses the options of a vfio-user: target. Throws driver::Error("open", EINVAL) naming an

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "driver/vfio_user_dma.h"
+#include "uvfio/base/errno_name.h"
 #include "uvfio/base/log.h"
 #include "uvfio/driver/error.h"
 #include "uvfio/driver/region.h"
@@ -31,6 +32,14 @@ constexpr uint32_t kRegionInfoMax = 60 * 1024;  // below the connection's contro
 constexpr uint32_t kMaxRegions = 100;
 /// The largest SET_IRQS vector count sent (MSI-X has at most 2048 vectors).
 constexpr uint32_t kMaxIrqVectors = 2048;
+/// First GET_REGION_IO_FDS asks for this much: 16 entries of libvfio-user's 48 bytes.
+constexpr uint32_t kIoFdsProbe = 16 + 16 * 48;
+constexpr uint32_t kIoFdsMax = 60 * 1024;  // below the connection's control-reply bound
+/// libvfio-user's io fd entry (its shadow layout, used for every entry) and where the datamatch
+/// sits in it and in the spec's 40-byte entry.
+constexpr size_t kLvuIoFdEntry = 48;
+constexpr size_t kLvuDatamatchAt = 40;
+constexpr size_t kSpecDatamatchAt = 32;
 /// Region accesses larger than one transfer go out pipelined, this many at a time.
 constexpr size_t kWindow = 8;
 /// VFIO_DEVICE_FLAGS_CAPS (6.12; absent from the 6.1 headers): device info caps are not carried
@@ -59,11 +68,13 @@ class One {
 }  // namespace
 
 VfioUserDeviceTransport::VfioUserDeviceTransport(std::shared_ptr<VfioUserConnection> conn,
-                                                 std::string device_name, VfioUserPosting posting)
+                                                 std::string device_name, VfioUserPosting posting,
+                                                 bool ioeventfds)
     : conn_(std::move(conn)),
       dma_(std::make_shared<VfioUserDmaTransport>(conn_)),
       name_(std::move(device_name)),
-      posting_mode_(posting) {}
+      posting_mode_(posting),
+      ioeventfds_(ioeventfds) {}
 
 VfioUserDeviceTransport::~VfioUserDeviceTransport() = default;
 
@@ -181,6 +192,7 @@ VfioUserDeviceTransport::Region& VfioUserDeviceTransport::region_locked(uint32_t
   fixed.offset = uint64_t{index} << kVfioUserRegionShift;
   std::memcpy(r.info.data(), &fixed, sizeof fixed);
   r.queried = true;
+  if (ioeventfds_) query_io_fds_locked(index, r);
   return r;
 }
 
@@ -313,68 +325,166 @@ bool VfioUserDeviceTransport::posting() const {
   return posting_.value_or(false);
 }
 
+void VfioUserDeviceTransport::query_io_fds_locked(uint32_t index, Region& r) {
+  vfio_region_info info{};
+  std::memcpy(&info, r.info.data(), sizeof info);
+  if (info.size == 0) return;
+  // Every server may answer with an errno (QEMU never sends the command; others need not
+  // implement it): then the region has none, and its writes go by message.
+  auto none = [&](const std::string& why) {
+    if (log_enabled(LogLevel::kDebug)) {
+      log_write(
+          LogLevel::kDebug, "vfio-user",
+          fmt::format("{}: {}: no io fds ({})", conn_->target(), pci_region_name(index), why));
+    }
+  };
+  uint32_t argsz = kIoFdsProbe;
+  Call c;
+  vu::RegionIoFdsRequest rep{};
+  for (int attempt = 0;; ++attempt) {
+    const vu::RegionIoFdsRequest req{argsz, 0, index, 0};
+    conn_->start(c, vu::Command::kDeviceGetRegionIoFds, One(req));
+    if (const int err = conn_->finish(c); err != 0) return none(errno_name(err));
+    if (!c.get(rep)) return none("reply shorter than 16 bytes");
+    if (rep.count == 0) return;
+    if (rep.argsz <= argsz) break;
+    // The array did not fit (servers then send only the count and the size needed).
+    if (rep.argsz > kIoFdsMax || attempt > 0) {
+      return none(fmt::format("implausible argsz {}", uint32_t{rep.argsz}));
+    }
+    argsz = rep.argsz;
+  }
+  // The entries' stride is (argsz - 16) / count: the spec's 40 bytes, or libvfio-user's 48 (its
+  // shadow layout for every entry, with the datamatch at 40 instead of 32).
+  const size_t stride = (rep.argsz - sizeof rep) / rep.count;
+  if (stride < sizeof(vu::IoFdEntry) ||
+      c.payload().size() < sizeof rep + size_t{rep.count} * stride) {
+    return none(fmt::format("{} entries in {} bytes", uint32_t{rep.count}, c.payload().size()));
+  }
+  const size_t datamatch_at = stride >= kLvuIoFdEntry ? kLvuDatamatchAt : kSpecDatamatchAt;
+  for (uint32_t i = 0; i < rep.count; ++i) {
+    const uint8_t* p = c.payload().data() + sizeof rep + i * stride;
+    vu::IoFdEntry e{};
+    std::memcpy(&e, p, sizeof e);
+    std::memcpy(&e.datamatch, p + datamatch_at, sizeof e.datamatch);
+    const bool match = (e.flags & vu::kIoeventfdFlagDatamatch) != 0;
+    // Only plain ioeventfds of a CPU access size can stand for a write (not ioregionfds, PIO
+    // or shadow ones, and a datamatch needs a size).
+    const bool usable =
+        e.type == vu::kIoFdTypeIoeventfd && (e.flags & ~vu::kIoeventfdFlagDatamatch) == 0 &&
+        (e.size == 1 || e.size == 2 || e.size == 4 || e.size == 8 || (e.size == 0 && !match)) &&
+        e.fd_index < c.fds().size();
+    if (!usable) {
+      none(fmt::format("entry {} (type {}, flags {:#x}, size {}) is not usable", i,
+                       uint32_t{e.type}, uint32_t{e.flags}, uint64_t{e.size}));
+      continue;
+    }
+    r.io_fds.push_back({e.offset, e.size, match, e.datamatch, e.fd_index});
+  }
+  if (r.io_fds.empty()) return;
+  r.io_files = std::move(c.fds());
+  if (log_enabled(LogLevel::kDebug)) {
+    log_write(LogLevel::kDebug, "vfio-user",
+              fmt::format("{}: {}: {} io fd(s)", conn_->target(), pci_region_name(index),
+                          r.io_fds.size()));
+  }
+}
+
+int VfioUserDeviceTransport::doorbell_locked(uint32_t index, uint64_t off, const uint8_t* src,
+                                             size_t count) {
+  if (index >= info_locked().num_regions) return -1;
+  const Region& r = region_locked(index);  // with its io fds
+  for (const IoFd& e : r.io_fds) {
+    if (e.offset != off || (e.size != 0 && e.size != count)) continue;
+    if (e.match) {
+      uint64_t v = 0;
+      for (size_t i = 0; i < count; ++i) v |= uint64_t{src[i]} << (8 * i);  // little-endian
+      if (v != e.datamatch) continue;
+    }
+    return r.io_files[e.file].get();
+  }
+  return -1;
+}
+
+void VfioUserDeviceTransport::transfer_pipelined(vu::Command cmd, uint32_t index, uint64_t off,
+                                                 size_t count, uint8_t* in, const uint8_t* out) {
+  const bool write = cmd == vu::Command::kRegionWrite;
+  const char* name = write ? "REGION_WRITE" : "REGION_READ";
+  const uint64_t chunk = conn_->max_xfer();
+  std::array<Call, kWindow> calls;
+  std::array<vu::RegionAccess, kWindow> reqs{};
+  std::array<std::array<std::span<const uint8_t>, 2>, kWindow> pieces{};
+  std::array<VfioUserConnection::Outgoing, kWindow> batch{};
+  size_t sent = 0;
+  size_t done = 0;
+  uint64_t pos = 0;
+  while (pos < count || done < sent) {
+    // Refill the window once half of it has drained, all new requests in one batch.
+    if (pos < count && sent - done <= kWindow / 2) {
+      size_t n = 0;
+      while (pos < count && sent - done < kWindow) {
+        const size_t k = sent % kWindow;
+        vu::RegionAccess& req = reqs[k];
+        req = {};
+        req.offset = off + pos;
+        req.region = index;
+        req.count = static_cast<uint32_t>(std::min<uint64_t>(chunk, count - pos));
+        pieces[k][0] = bytes_of(req);
+        pieces[k][1] =
+            write ? std::span<const uint8_t>(out + pos, req.count) : std::span<const uint8_t>();
+        batch[n++] = {&calls[k], cmd, std::span(pieces[k].data(), write ? 2 : 1), {}};
+        pos += req.count;
+        ++sent;
+      }
+      conn_->start_batch(std::span(batch.data(), n));
+      continue;
+    }
+    const size_t k = done % kWindow;
+    const vu::RegionAccess& req = reqs[k];
+    const uint64_t at = req.offset - off;
+    if (const int err = conn_->finish(calls[k]); err != 0) {
+      conn_->fail(name, err, describe(index, req.offset, req.count));
+    }
+    if (!write) {
+      vu::RegionAccess rep{};
+      if (!calls[k].get(rep) || rep.count != req.count || rep.region != index ||
+          rep.offset != req.offset || calls[k].payload().size() - sizeof rep < req.count) {
+        conn_->fail(
+            name, EPROTO,
+            describe(index, req.offset, req.count) + ": the reply does not match the request");
+      }
+      std::memcpy(in + at, calls[k].payload().data() + sizeof rep, req.count);
+    }
+    ++done;
+  }
+}
+
 ssize_t VfioUserDeviceTransport::pread(void* buf, size_t count, uint64_t offset) {
   const auto index = static_cast<uint32_t>(offset >> kVfioUserRegionShift);
   const uint64_t off = offset & kOffsetMask;
   if (count == 0) return 0;
-  const uint64_t chunk = conn_->max_xfer();
   auto* out = static_cast<uint8_t*>(buf);
-  if (count <= chunk) {
-    // The usual register read: one request, one reply, in this thread.
-    vu::RegionAccess req{};
-    req.offset = off;
-    req.region = index;
-    req.count = static_cast<uint32_t>(count);
-    Call c;
-    conn_->start(c, vu::Command::kRegionRead, One(req));
-    if (const int err = conn_->finish(c); err != 0) {
-      conn_->fail("REGION_READ", err, describe(index, off, count));
-    }
-    vu::RegionAccess rep{};
-    if (!c.get(rep) || rep.count != req.count || rep.region != index || rep.offset != off ||
-        c.payload().size() - sizeof rep < count) {
-      conn_->fail("REGION_READ", EPROTO,
-                  describe(index, off, count) + ": the reply does not match the request");
-    }
-    std::memcpy(out, c.payload().data() + sizeof rep, count);
+  if (count > conn_->max_xfer()) {
+    transfer_pipelined(vu::Command::kRegionRead, index, off, count, out, nullptr);
     return static_cast<ssize_t>(count);
   }
-  std::array<Call, kWindow> calls;
-  std::array<uint64_t, kWindow> at{};    // where each outstanding chunk starts (from `off`)
-  std::array<uint32_t, kWindow> size{};  // and its size
-  size_t sent = 0;
-  size_t done = 0;
-  uint64_t pos = 0;
-  auto finish_one = [&] {
-    const size_t k = done % kWindow;
-    if (const int err = conn_->finish(calls[k]); err != 0) {
-      conn_->fail("REGION_READ", err, describe(index, off + at[k], size[k]));
-    }
-    vu::RegionAccess rep{};
-    if (!calls[k].get(rep) || rep.count != size[k] || rep.region != index ||
-        rep.offset != off + at[k] || calls[k].payload().size() - sizeof rep < size[k]) {
-      conn_->fail("REGION_READ", EPROTO,
-                  describe(index, off + at[k], size[k]) + ": the reply does not match the request");
-    }
-    std::memcpy(out + at[k], calls[k].payload().data() + sizeof rep, size[k]);
-    ++done;
-  };
-  while (pos < count || done < sent) {
-    if (pos < count && sent - done < kWindow) {
-      const size_t k = sent % kWindow;
-      vu::RegionAccess req{};
-      req.offset = off + pos;
-      req.region = index;
-      req.count = static_cast<uint32_t>(std::min<uint64_t>(chunk, count - pos));
-      at[k] = pos;
-      size[k] = req.count;
-      conn_->start(calls[k], vu::Command::kRegionRead, One(req));
-      pos += req.count;
-      ++sent;
-      continue;
-    }
-    finish_one();
+  // The usual register read: one request, one reply, in this thread.
+  vu::RegionAccess req{};
+  req.offset = off;
+  req.region = index;
+  req.count = static_cast<uint32_t>(count);
+  Call c;
+  conn_->start(c, vu::Command::kRegionRead, One(req));
+  if (const int err = conn_->finish(c); err != 0) {
+    conn_->fail("REGION_READ", err, describe(index, off, count));
   }
+  vu::RegionAccess rep{};
+  if (!c.get(rep) || rep.count != req.count || rep.region != index || rep.offset != off ||
+      c.payload().size() - sizeof rep < count) {
+    conn_->fail("REGION_READ", EPROTO,
+                describe(index, off, count) + ": the reply does not match the request");
+  }
+  std::memcpy(out, c.payload().data() + sizeof rep, count);
   return static_cast<ssize_t>(count);
 }
 
@@ -407,15 +517,24 @@ void VfioUserDeviceTransport::write_posted(const uint8_t* src, size_t count, uin
     }
     return;
   }
+  // Transfers of at most max_xfer() bytes, a window of them gathered into one send.
   const uint64_t chunk = conn_->max_xfer();
+  std::array<vu::RegionAccess, kWindow> reqs{};
+  std::array<std::array<std::span<const uint8_t>, 2>, kWindow> pieces{};
+  std::array<VfioUserConnection::Outgoing, kWindow> batch{};
   for (size_t pos = 0; pos < count;) {
-    vu::RegionAccess req{};
-    req.offset = off + pos;
-    req.region = index;
-    req.count = static_cast<uint32_t>(std::min<uint64_t>(chunk, count - pos));
-    const std::span<const uint8_t> pieces[] = {bytes_of(req), {src + pos, req.count}};
-    conn_->post(vu::Command::kRegionWrite, pieces);
-    pos += req.count;
+    size_t n = 0;
+    for (; n < kWindow && pos < count; ++n) {
+      vu::RegionAccess& req = reqs[n];
+      req = {};
+      req.offset = off + pos;
+      req.region = index;
+      req.count = static_cast<uint32_t>(std::min<uint64_t>(chunk, count - pos));
+      pieces[n] = {bytes_of(req), std::span<const uint8_t>(src + pos, req.count)};
+      batch[n] = {nullptr, vu::Command::kRegionWrite, pieces[n], {}};
+      pos += req.count;
+    }
+    conn_->start_batch(std::span(batch.data(), n));
   }
 }
 
@@ -425,54 +544,36 @@ ssize_t VfioUserDeviceTransport::pwrite(const void* buf, size_t count, uint64_t 
   if (count == 0) return 0;
   const auto* src = static_cast<const uint8_t*>(buf);
   bool posted = false;
-  if (index <= VFIO_PCI_BAR5_REGION_INDEX) {
+  int doorbell = -1;
+  if (index <= VFIO_PCI_BAR5_REGION_INDEX || (ioeventfds_ && count <= sizeof(uint64_t))) {
     std::lock_guard lock(mu_);
-    posted = posting_locked();
+    if (ioeventfds_ && count <= sizeof(uint64_t))
+      doorbell = doorbell_locked(index, off, src, count);
+    if (doorbell < 0 && index <= VFIO_PCI_BAR5_REGION_INDEX) posted = posting_locked();
+  }
+  if (doorbell >= 0) {
+    // The server performs this very write when the eventfd fires: nothing crosses the socket.
+    // (The fd stays open while the transport lives: regions are never forgotten.)
+    conn_->ring(doorbell, "REGION_WRITE");
+    return static_cast<ssize_t>(count);
   }
   if (posted) {
     write_posted(src, count, index, off);
     return static_cast<ssize_t>(count);
   }
-  const uint64_t chunk = conn_->max_xfer();
-  if (count <= chunk) {
-    vu::RegionAccess req{};
-    req.offset = off;
-    req.region = index;
-    req.count = static_cast<uint32_t>(count);
-    const std::span<const uint8_t> pieces[] = {bytes_of(req), {src, count}};
-    Call c;
-    conn_->start(c, vu::Command::kRegionWrite, pieces);
-    if (const int err = conn_->finish(c); err != 0) {
-      conn_->fail("REGION_WRITE", err, describe(index, off, count));
-    }
+  if (count > conn_->max_xfer()) {
+    transfer_pipelined(vu::Command::kRegionWrite, index, off, count, nullptr, src);
     return static_cast<ssize_t>(count);
   }
-  std::array<Call, kWindow> calls;
-  std::array<uint64_t, kWindow> at{};
-  std::array<uint32_t, kWindow> size{};
-  size_t sent = 0;
-  size_t done = 0;
-  uint64_t pos = 0;
-  while (pos < count || done < sent) {
-    if (pos < count && sent - done < kWindow) {
-      const size_t k = sent % kWindow;
-      vu::RegionAccess req{};
-      req.offset = off + pos;
-      req.region = index;
-      req.count = static_cast<uint32_t>(std::min<uint64_t>(chunk, count - pos));
-      at[k] = pos;
-      size[k] = req.count;
-      const std::span<const uint8_t> pieces[] = {bytes_of(req), {src + pos, req.count}};
-      conn_->start(calls[k], vu::Command::kRegionWrite, pieces);
-      pos += req.count;
-      ++sent;
-      continue;
-    }
-    const size_t k = done % kWindow;
-    if (const int err = conn_->finish(calls[k]); err != 0) {
-      conn_->fail("REGION_WRITE", err, describe(index, off + at[k], size[k]));
-    }
-    ++done;
+  vu::RegionAccess req{};
+  req.offset = off;
+  req.region = index;
+  req.count = static_cast<uint32_t>(count);
+  const std::span<const uint8_t> pieces[] = {bytes_of(req), {src, count}};
+  Call c;
+  conn_->start(c, vu::Command::kRegionWrite, pieces);
+  if (const int err = conn_->finish(c); err != 0) {
+    conn_->fail("REGION_WRITE", err, describe(index, off, count));
   }
   return static_cast<ssize_t>(count);
 }

@@ -37,8 +37,10 @@ inline constexpr unsigned kVfioUserRegionShift = 40;
 /// reply) and for failed region accesses; ioctls return the server's errno as -errno.
 class VfioUserDeviceTransport : public DeviceTransport {
  public:
+  /// `ioeventfds`: ask for the regions' io fds (GET_REGION_IO_FDS) and signal them in place of
+  /// the writes they stand for (target option ioeventfd=on|off).
   VfioUserDeviceTransport(std::shared_ptr<VfioUserConnection> conn, std::string device_name,
-                          VfioUserPosting posting);
+                          VfioUserPosting posting, bool ioeventfds = true);
   ~VfioUserDeviceTransport() override;
 
   std::string backend() const override { return "vfio-user"; }
@@ -55,6 +57,15 @@ class VfioUserDeviceTransport : public DeviceTransport {
   bool posting() const;
 
  private:
+  /// An ioeventfd of a region (GET_REGION_IO_FDS): a write of `size` bytes (any of 1..8 when
+  /// 0) at `offset`, of the value `datamatch` when `match`, signals `files[file]` instead.
+  struct IoFd {
+    uint64_t offset = 0;
+    uint64_t size = 0;
+    bool match = false;
+    uint64_t datamatch = 0;
+    size_t file = 0;
+  };
   struct Region {
     bool queried = false;
     int err = 0;                // the server's errno for this index
@@ -62,6 +73,8 @@ class VfioUserDeviceTransport : public DeviceTransport {
     UniqueFd fd;                // for mmap, when the region is mmappable
     uint64_t fd_offset = 0;     // the server's offset: where the region starts in `fd`
     uint32_t flags = 0;
+    std::vector<IoFd> io_fds;        // asked for with the region's info
+    std::vector<UniqueFd> io_files;  // the eventfds, open while the transport lives
   };
   struct Info {
     uint32_t flags = 0;
@@ -78,12 +91,21 @@ class VfioUserDeviceTransport : public DeviceTransport {
   Region& region_locked(uint32_t index);
   bool posting_locked();
   void write_posted(const uint8_t* src, size_t count, uint32_t index, uint64_t off);
+  /// GET_REGION_IO_FDS of a region just queried (an errno answer: none).
+  void query_io_fds_locked(uint32_t index, Region& r);
+  /// The eventfd standing for this write, or -1 (then it goes by message).
+  int doorbell_locked(uint32_t index, uint64_t off, const uint8_t* src, size_t count);
+  /// Region accesses above one transfer: transfers of at most max_xfer() bytes, up to a window
+  /// of them outstanding, sent in batches. Reads into `in`, or writes `out`.
+  void transfer_pipelined(vfio_user::Command cmd, uint32_t index, uint64_t off, size_t count,
+                          uint8_t* in, const uint8_t* out);
   std::string describe(uint32_t index, uint64_t off, size_t count) const;
 
   std::shared_ptr<VfioUserConnection> conn_;
   std::shared_ptr<DmaTransport> dma_;
   std::string name_;
   VfioUserPosting posting_mode_;
+  bool ioeventfds_;
   mutable std::mutex mu_;  // below
   std::optional<Info> info_;
   std::vector<Region> regions_;
