@@ -20,6 +20,7 @@
 #include "driver_test_util.h"
 #include "examples/edu_driver/edu_driver.h"
 #include "uvfio/base/mapping.h"
+#include "uvfio/devices/edu.h"
 #include "uvfio/devices/registry.h"
 #include "uvfio/driver/driver.h"
 #include "uvfio/pci/device_model.h"
@@ -34,14 +35,8 @@ using driver::DmaBuffer;
 using driver::DmaKind;
 using driver::detail::VfioUserConnection;
 
-constexpr uint64_t kBar0 = 0;
-constexpr uint64_t kRegId = 0x00;
-constexpr uint64_t kRegLive = 0x04;
-constexpr uint64_t kRegDmaSrc = 0x80;
-constexpr uint64_t kRegDmaDst = 0x88;
-constexpr uint64_t kRegDmaCount = 0x90;
-constexpr uint64_t kRegDmaCmd = 0x98;
-constexpr uint64_t kEduBuffer = 0x40000;
+namespace reg = devices::edu_reg;
+constexpr uint64_t kBar0 = VFIO_PCI_BAR0_REGION_INDEX;
 
 /// An edu served by uvfio's server on a socket in a temp dir, its loop on a thread.
 class ServedEdu {
@@ -96,14 +91,14 @@ const VfioUserConnection& connection_of(const Device& dev) {
 
 /// Runs one edu DMA: `src` -> `dst` (IOVAs or edu's buffer), polled to completion.
 void edu_dma(const driver::Region& bar0, uint64_t src, uint64_t dst, uint32_t count, bool to_ram) {
-  bar0.write64(kRegDmaSrc, src);
-  bar0.write64(kRegDmaDst, dst);
-  bar0.write64(kRegDmaCount, count);
-  bar0.write64(kRegDmaCmd, 1 | (to_ram ? 2 : 0));
-  for (int i = 0; i < 100000 && (bar0.read64(kRegDmaCmd) & 1) != 0; ++i) {
+  bar0.write64(reg::kDmaSrc, src);
+  bar0.write64(reg::kDmaDst, dst);
+  bar0.write64(reg::kDmaCount, count);
+  bar0.write64(reg::kDmaCmd, 1 | (to_ram ? 2 : 0));
+  for (int i = 0; i < 100000 && (bar0.read64(reg::kDmaCmd) & 1) != 0; ++i) {
     std::this_thread::yield();
   }
-  ASSERT_EQ(bar0.read64(kRegDmaCmd) & 1, 0u) << "DMA never completed";
+  ASSERT_EQ(bar0.read64(reg::kDmaCmd) & 1, 0u) << "DMA never completed";
 }
 
 TEST(VfioUserClientServer, OpenInfoRegionsConfigIrqsReset) {
@@ -135,9 +130,9 @@ TEST(VfioUserClientServer, OpenInfoRegionsConfigIrqsReset) {
   EXPECT_EQ(bar0.info().offset, 0u);
   EXPECT_EQ(dev.region(VFIO_PCI_CONFIG_REGION_INDEX).info().offset,
             uint64_t{VFIO_PCI_CONFIG_REGION_INDEX} << 40);
-  EXPECT_EQ(bar0.read32(kRegId), 0x010000edu);
-  bar0.write32(kRegLive, 0x12345678);
-  EXPECT_EQ(bar0.read32(kRegLive), ~0x12345678u);
+  EXPECT_EQ(bar0.read32(reg::kIdentification), 0x010000edu);
+  bar0.write32(reg::kLiveness, 0x12345678);
+  EXPECT_EQ(bar0.read32(reg::kLiveness), ~0x12345678u);
   auto cfg = dev.config();
   EXPECT_EQ(cfg.vendor_id(), 0x1234);
   EXPECT_EQ(cfg.device_id(), 0x11e8);
@@ -171,7 +166,7 @@ TEST(VfioUserClientServer, OpenInfoRegionsConfigIrqsReset) {
   } else {
     EXPECT_EQ(errno_name(remote_err), errno_name(local_err));
   }
-  EXPECT_EQ(bar0.read32(kRegId), 0x010000edu);
+  EXPECT_EQ(bar0.read32(reg::kIdentification), 0x010000edu);
   EXPECT_EQ(dev.dma().kind(), DmaKind::kVfioUser);
   EXPECT_STREQ(driver::dma_kind_name(dev.dma().kind()), "vfio-user");
   EXPECT_TRUE(dev.dma().translates());
@@ -209,17 +204,17 @@ TEST(VfioUserClientServer, DmaThroughASharedFdAndByMessages) {
     auto m = dev.dma().map(buf, {.iova = std::nullopt, .iova_limit = 0x0fffffff});
     EXPECT_NE(m.iova(), 0u);
     EXPECT_LE(m.iova() + 4095, 0x0fffffffu);
-    edu_dma(bar0, m.iova(), kEduBuffer, 64, false);
+    edu_dma(bar0, m.iova(), devices::kEduDmaBufferBase, 64, false);
     // fd-less: caller memory, reached by DMA_READ/DMA_WRITE messages.
     auto mem = Mapping::anonymous(4096);
     ASSERT_TRUE(mem.ok());
     auto* p = static_cast<uint8_t*>(mem->data());
     auto fm = dev.dma().map_memory(p, 4096, {.iova = std::nullopt, .iova_limit = 0x0fffffff});
-    edu_dma(bar0, kEduBuffer, fm.iova(), 64, true);  // device -> our memory
+    edu_dma(bar0, devices::kEduDmaBufferBase, fm.iova(), 64, true);  // device -> our memory
     for (size_t i = 0; i < 64; ++i) ASSERT_EQ(p[i], i + 1) << i;
     for (size_t i = 0; i < 64; ++i) p[i] = static_cast<uint8_t>(0xc0 + i);
-    edu_dma(bar0, fm.iova(), kEduBuffer, 64, false);  // our memory -> device
-    edu_dma(bar0, kEduBuffer, m.iova() + 1024, 64, true);
+    edu_dma(bar0, fm.iova(), devices::kEduDmaBufferBase, 64, false);  // our memory -> device
+    edu_dma(bar0, devices::kEduDmaBufferBase, m.iova() + 1024, 64, true);
     for (size_t i = 0; i < 64; ++i) {
       ASSERT_EQ(buf.bytes()[1024 + i], static_cast<std::byte>(0xc0 + i)) << i;
     }
@@ -227,7 +222,7 @@ TEST(VfioUserClientServer, DmaThroughASharedFdAndByMessages) {
     const uint64_t gone = fm.iova();
     fm.unmap();
     std::memset(p, 0x5a, 64);
-    edu_dma(bar0, kEduBuffer, gone, 64, true);
+    edu_dma(bar0, devices::kEduDmaBufferBase, gone, 64, true);
     for (size_t i = 0; i < 64; ++i) ASSERT_EQ(p[i], 0x5a);
     m.unmap();
   }
@@ -243,7 +238,7 @@ TEST(VfioUserClientServer, ThreadsPipelineRegionAccesses) {
   for (int t = 0; t < 4; ++t) {
     ts.emplace_back([&] {
       for (int i = 0; i < 300; ++i) {
-        if (bar0.read32(kRegId) != 0x010000edu) ++wrong;
+        if (bar0.read32(reg::kIdentification) != 0x010000edu) ++wrong;
         if (cfg.vendor_id() != 0x1234) ++wrong;
       }
     });
@@ -272,9 +267,9 @@ TEST(VfioUserClientServer, ServerLimitsAreEnforced) {
   auto bar0 = dev.bar(0);
   std::vector<std::byte> in(24);
   for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<std::byte>(0x10 + i);
-  bar0.write_bytes(kRegDmaSrc, in);
-  EXPECT_EQ(bar0.read64(kRegDmaSrc), 0x1716151413121110u);
-  EXPECT_EQ(bar0.read64(kRegDmaDst), 0x1f1e1d1c1b1a1918u);
+  bar0.write_bytes(reg::kDmaSrc, in);
+  EXPECT_EQ(bar0.read64(reg::kDmaSrc), 0x1716151413121110u);
+  EXPECT_EQ(bar0.read64(reg::kDmaDst), 0x1f1e1d1c1b1a1918u);
   // max_dma_maps: the third map is refused by the client.
   auto b = DmaBuffer::allocate(3 * 4096);
   auto m1 = dev.dma().map(b, 0, 4096);
@@ -292,13 +287,14 @@ TEST(VfioUserClientServer, ErrorsNameTheCommandAndTheServerGoingAwayFailsCleanly
   const std::string target = edu->target();
   Device dev = driver::open(target);
   auto bar0 = dev.bar(0);
-  EXPECT_EQ(bar0.read32(kRegId), 0x010000edu);
+  EXPECT_EQ(bar0.read32(reg::kIdentification), 0x010000edu);
   auto buf = DmaBuffer::allocate(4096);
   auto m = dev.dma().map(buf);
   edu->stop();
-  EXPECT_DRIVER_ERROR((void)bar0.read32(kRegId), ECONNRESET,
+  EXPECT_DRIVER_ERROR((void)bar0.read32(reg::kIdentification), ECONNRESET,
                       "REGION_READ on " + target + ": ECONNRESET (Connection reset by peer)");
-  EXPECT_DRIVER_ERROR((void)bar0.read32(kRegId), ECONNRESET, "REGION_READ on " + target);
+  EXPECT_DRIVER_ERROR((void)bar0.read32(reg::kIdentification), ECONNRESET,
+                      "REGION_READ on " + target);
   EXPECT_DRIVER_ERROR(dev.config().command(), ECONNRESET, "REGION_READ on " + target);
   // A mapping made before is unmapped locally: the server dropped it with the connection.
   EXPECT_NO_THROW(m.unmap());

@@ -20,21 +20,12 @@
 #include <vector>
 
 #include "uvfio/devices/edu.h"
-#include "vfio_user_server_client.h"
+#include "vfio_user_server_fixture.h"
 
 namespace uvfio::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-UniqueFd connect_to(const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return {};
-  return fd;
-}
 
 // One `uvfio serve` process; killed by pid if a test leaves it running.
 class ServeProcess {
@@ -116,10 +107,8 @@ class ServeCliTest : public ::testing::Test {
   static void use(const std::string& path) {
     RawClient c(connect_to(path));
     ASSERT_GE(c.fd(), 0) << path;
-    auto r = c.version(R"({"capabilities":{"max_msg_fds":8}})");
-    ASSERT_TRUE(r && !r->is_error());
-    EXPECT_EQ(c.read_reg(VFIO_PCI_BAR0_REGION_INDEX, devices::edu_reg::kIdentification),
-              0x010000edu);
+    negotiate(c);
+    EXPECT_EQ(c.read_reg(kBar0, devices::edu_reg::kIdentification), 0x010000edu);
   }
   std::string dir_;
 };

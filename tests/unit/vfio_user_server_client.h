@@ -183,6 +183,24 @@ std::vector<uint8_t> bytes_of(const T& v) {
   return b;
 }
 
+/// A command's header with `msg_size` as given (a frame may lie about its size on purpose).
+inline Header command_header(uint16_t id, Command cmd, uint32_t msg_size, uint32_t flags = 0) {
+  Header h{};
+  h.msg_id = id;
+  h.command = static_cast<uint16_t>(cmd);
+  h.msg_size = msg_size;
+  h.flags = flags;
+  return h;
+}
+/// A whole command message as bytes (several of them make a burst sent in one write).
+inline std::vector<uint8_t> command_bytes(uint16_t id, Command cmd,
+                                          const std::vector<uint8_t>& payload, uint32_t flags = 0) {
+  auto b = bytes_of(
+      command_header(id, cmd, static_cast<uint32_t>(sizeof(Header) + payload.size()), flags));
+  b.insert(b.end(), payload.begin(), payload.end());
+  return b;
+}
+
 inline std::vector<uint8_t> region_access(uint32_t region, uint64_t offset, uint32_t count,
                                           const std::vector<uint8_t>& data = {}) {
   vfio_user::RegionAccess a{offset, region, count};

@@ -19,36 +19,19 @@
 #include "test_util.h"
 #include "uvfio/devices/edu.h"
 #include "uvfio/vfio_user/server.h"
-#include "vfio_user_server_client.h"
+#include "vfio_user_server_fixture.h"
 
 namespace uvfio::test {
 namespace {
 
 using namespace std::chrono_literals;
-using vfio_user::Server;
-using vfio_user::ServerOptions;
 namespace reg = devices::edu_reg;
 
-constexpr uint32_t kBar0 = VFIO_PCI_BAR0_REGION_INDEX;
-constexpr uint32_t kConfig = VFIO_PCI_CONFIG_REGION_INDEX;
-constexpr uint32_t kRW = vfio_user::kDmaMapRead | vfio_user::kDmaMapWrite;
-
-std::shared_ptr<vfio::VfioDeviceOps> make_edu() {
-  devices::EduOptions o;
-  o.dma_delay = std::chrono::microseconds(0);
-  return *pci::make_vfio_pci_device(*devices::make_edu_device(o));
-}
-
 void setup(RawClient& c, int irq_fd) {
-  auto v = c.version(R"({"capabilities":{"max_msg_fds":8}})");
-  ASSERT_TRUE(v && !v->is_error());
-  ASSERT_EQ(c.write_reg(kConfig, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2), 0);
+  negotiate(c);
+  ASSERT_EQ(enable_bus_master(c), 0);
   if (irq_fd >= 0) {
-    std::vector<uint32_t> set = {20, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
-                                 VFIO_PCI_MSI_IRQ_INDEX, 0, 1};
-    std::vector<uint8_t> b(20);
-    std::memcpy(b.data(), set.data(), 20);
-    ASSERT_EQ(c.errno_of(Command::kDeviceSetIrqs, b, {irq_fd}), 0);
+    ASSERT_EQ(set_msi_eventfd(c, irq_fd), 0);
   }
 }
 
@@ -61,10 +44,7 @@ bool wait_fd(int fd, int ms) {
 
 // Programs one edu transfer and waits for its completion interrupt.
 bool edu_dma_irq(RawClient& c, int irq_fd, uint64_t src, uint64_t dst, bool to_ram) {
-  if (c.write_reg(kBar0, reg::kDmaSrc, src, 8) != 0) return false;
-  if (c.write_reg(kBar0, reg::kDmaDst, dst, 8) != 0) return false;
-  if (c.write_reg(kBar0, reg::kDmaCount, 1024, 8) != 0) return false;
-  if (c.write_reg(kBar0, reg::kDmaCmd, to_ram ? 7 : 5, 8) != 0) return false;
+  if (start_edu_dma(c, src, dst, 1024, to_ram ? 7 : 5) != 0) return false;
   if (!wait_fd(irq_fd, 5000)) return false;
   return c.write_reg(kBar0, reg::kIrqAck, devices::kEduIrqDma) == 0;
 }
@@ -92,8 +72,7 @@ TEST(ServerConcurrency, ClientsDevicesAndDeviceThreadsTogether) {
       if (::ftruncate(mem.get(), 0x10000) != 0) ++failures;
       auto* ram = static_cast<uint8_t*>(
           ::mmap(nullptr, 0x10000, PROT_READ | PROT_WRITE, MAP_SHARED, mem.get(), 0));
-      if (c.errno_of(Command::kDmaMap, bytes_of(vfio_user::DmaMap{32, kRW, 0, 0x100000, 0x10000}),
-                     {mem.get()}) != 0) {
+      if (c.errno_of(Command::kDmaMap, dma_map(0x100000, 0x10000, kDmaRW), {mem.get()}) != 0) {
         ++failures;
       }
       for (int round = 0; round < 30; ++round) {
@@ -137,12 +116,8 @@ TEST(ServerConcurrency, ADeviceWaitingForADmaReplyDoesNotBlockTheLoop) {
   mem.base = 0x100000;
   mem.bytes.assign(0x10000, 0x77);
   a.memory = &mem;
-  ASSERT_EQ(
-      a.errno_of(Command::kDmaMap, bytes_of(vfio_user::DmaMap{32, kRW, 0, 0x100000, 0x10000})), 0);
-  ASSERT_EQ(a.write_reg(kBar0, reg::kDmaSrc, 0x100000, 8), 0);
-  ASSERT_EQ(a.write_reg(kBar0, reg::kDmaDst, devices::kEduDmaBufferBase, 8), 0);
-  ASSERT_EQ(a.write_reg(kBar0, reg::kDmaCount, 4096, 8), 0);
-  ASSERT_EQ(a.write_reg(kBar0, reg::kDmaCmd, 1, 8), 0);
+  ASSERT_EQ(a.errno_of(Command::kDmaMap, dma_map(0x100000, 0x10000, kDmaRW)), 0);
+  ASSERT_EQ(start_edu_dma(a, 0x100000, devices::kEduDmaBufferBase, 4096, 1), 0);
   // A's device thread now waits for A's answer, which A holds back; B is served meanwhile.
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < 200; ++i) {
@@ -194,7 +169,7 @@ TEST(ServerConcurrency, ADeviceDoingDmaOnTheLoopThreadGetsItsReply) {
     auto server = std::move(*Server::create({}));
     UniqueFd theirs;
     RawClient c = RawClient::pair(&theirs);
-    auto dev = *pci::make_vfio_pci_device(std::make_shared<SyncDmaModel>());
+    auto dev = vfio_pci(std::make_shared<SyncDmaModel>());
     ASSERT_TRUE(server->serve_connected_fd(dev, std::move(theirs)).ok());
     std::thread loop([&] { server->run(); });
     auto v =
@@ -223,9 +198,8 @@ TEST(ServerConcurrency, ADeviceDoingDmaOnTheLoopThreadGetsItsReply) {
         }
       });
     }
-    ASSERT_EQ(c.write_reg(kConfig, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2), 0);
-    ASSERT_EQ(
-        c.errno_of(Command::kDmaMap, bytes_of(vfio_user::DmaMap{32, kRW, 0, 0x200000, 0x1000})), 0);
+    ASSERT_EQ(enable_bus_master(c), 0);
+    ASSERT_EQ(c.errno_of(Command::kDmaMap, dma_map(0x200000, 0x1000, kDmaRW)), 0);
     // The write's handler waits for the DMA reply that arrives on the socket the loop reads.
     const auto t0 = std::chrono::steady_clock::now();
     ASSERT_EQ(c.write_reg(kBar0, 0, 0x200010, 4), 0);

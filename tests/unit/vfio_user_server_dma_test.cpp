@@ -18,30 +18,16 @@
 #include "test_util.h"
 #include "uvfio/devices/edu.h"
 #include "uvfio/vfio_user/server.h"
-#include "vfio_user_server_client.h"
+#include "vfio_user_server_fixture.h"
 
 namespace uvfio::test {
 namespace {
 
 using namespace std::chrono_literals;
-using vfio_user::Server;
-using vfio_user::ServerOptions;
 namespace reg = devices::edu_reg;
 
-constexpr uint32_t kBar0 = VFIO_PCI_BAR0_REGION_INDEX;
-constexpr uint32_t kConfig = VFIO_PCI_CONFIG_REGION_INDEX;
 constexpr uint64_t kIova = 0x100000;
 constexpr uint64_t kWindow = uint64_t{64} * 1024;
-
-std::vector<uint8_t> dma_map(uint64_t addr, uint64_t size, uint32_t flags, uint64_t offset = 0,
-                             uint32_t argsz = 32) {
-  return bytes_of(vfio_user::DmaMap{argsz, flags, offset, addr, size});
-}
-std::vector<uint8_t> dma_unmap(uint64_t addr, uint64_t size, uint32_t flags = 0,
-                               uint32_t argsz = 24) {
-  return bytes_of(vfio_user::DmaUnmap{argsz, flags, addr, size});
-}
-constexpr uint32_t kRW = vfio_user::kDmaMapRead | vfio_user::kDmaMapWrite;
 
 // A memfd the client shares with the server, mapped here too.
 struct SharedMemory {
@@ -57,42 +43,23 @@ struct SharedMemory {
   uint8_t* bytes;
 };
 
-class DmaTest : public ::testing::Test {
+class DmaTest : public ServedDeviceTest {
  protected:
-  void start(ServerOptions opts = {}, std::shared_ptr<vfio::VfioDeviceOps> dev = nullptr) {
+  void start(ServerOptions opts = {}, std::shared_ptr<vfio::VfioDeviceOps> dev = make_edu()) {
     opts.io_timeout_ms = 1000;
     if (opts.dma_timeout_ms == ServerOptions{}.dma_timeout_ms) opts.dma_timeout_ms = 3000;
-    server_ = std::move(*Server::create(opts));
-    if (!dev) {
-      devices::EduOptions eo;
-      eo.dma_delay = std::chrono::microseconds(0);
-      edu_ = *devices::make_edu_device(eo);
-      dev = *pci::make_vfio_pci_device(edu_);
-    }
-    UniqueFd theirs;
-    client_.emplace(RawClient::pair(&theirs));
-    id_ = *server_->serve_connected_fd(dev, std::move(theirs));
-    loop_ = std::thread([this] { server_->run(); });
+    serve(opts, std::move(dev));
   }
-  void TearDown() override {
-    if (server_) server_->stop();
-    if (loop_.joinable()) loop_.join();
-    server_.reset();
-  }
-  RawClient& c() { return *client_; }
-  void negotiate(const std::string& json = R"({"capabilities":{"max_msg_fds":8}})") {
-    auto r = c().version(json);
-    ASSERT_TRUE(r && !r->is_error());
-  }
-  void bus_master() {
-    ASSERT_EQ(c().write_reg(kConfig, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2), 0);
+  // The client's memory behind a window mapped without an fd at kIova.
+  static MessageMemory window_memory(uint8_t fill = 0) {
+    MessageMemory m;
+    m.base = kIova;
+    m.bytes.assign(kWindow, fill);
+    return m;
   }
   // One edu transfer; true once the command's busy bit cleared.
   bool edu_dma(uint64_t src, uint64_t dst, uint64_t count, bool to_ram) {
-    EXPECT_EQ(c().write_reg(kBar0, reg::kDmaSrc, src, 8), 0);
-    EXPECT_EQ(c().write_reg(kBar0, reg::kDmaDst, dst, 8), 0);
-    EXPECT_EQ(c().write_reg(kBar0, reg::kDmaCount, count, 8), 0);
-    EXPECT_EQ(c().write_reg(kBar0, reg::kDmaCmd, to_ram ? 3 : 1, 8), 0);
+    EXPECT_EQ(start_edu_dma(c(), src, dst, count, to_ram ? 3 : 1), 0);
     const auto deadline = std::chrono::steady_clock::now() + 5s;
     while (std::chrono::steady_clock::now() < deadline) {
       auto cmd = c().read_reg(kBar0, reg::kDmaCmd, 8);
@@ -101,12 +68,6 @@ class DmaTest : public ::testing::Test {
     }
     return false;
   }
-
-  std::unique_ptr<Server> server_;
-  std::shared_ptr<pci::DeviceModel> edu_;
-  std::optional<RawClient> client_;
-  vfio_user::DeviceId id_ = 0;
-  std::thread loop_;
 };
 
 TEST_F(DmaTest, DeviceDmaThroughAnFdMapRoundTrips) {
@@ -115,14 +76,14 @@ TEST_F(DmaTest, DeviceDmaThroughAnFdMapRoundTrips) {
   bus_master();
   SharedMemory ram(kWindow);
   for (size_t i = 0; i < 4096; ++i) ram.bytes[i] = static_cast<uint8_t>(i * 13 + 5);
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kRW), {ram.fd.get()}), 0);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kDmaRW), {ram.fd.get()}), 0);
   ASSERT_TRUE(edu_dma(kIova, devices::kEduDmaBufferBase, 4096, false));
   ASSERT_TRUE(edu_dma(devices::kEduDmaBufferBase, kIova + 0x8000, 4096, true));
   EXPECT_EQ(std::memcmp(ram.bytes, ram.bytes + 0x8000, 4096), 0);
   EXPECT_EQ(server_->stats().dma_requests, 0u);  // shared memory: not one message
   // The window was mapped at an offset of the fd: DMA lands there.
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(0x200000, 0x4000, kRW, 0xc000), {ram.fd.get()}),
-            0);
+  ASSERT_EQ(
+      c().errno_of(Command::kDmaMap, dma_map(0x200000, 0x4000, kDmaRW, 0xc000), {ram.fd.get()}), 0);
   ASSERT_TRUE(edu_dma(devices::kEduDmaBufferBase, 0x201000, 16, true));
   EXPECT_EQ(std::memcmp(ram.bytes, ram.bytes + 0xd000, 16), 0);
 }
@@ -131,12 +92,10 @@ TEST_F(DmaTest, DmaWithoutAnFdTravelsAsMessagesOnTheMainSocket) {
   start();
   negotiate();
   bus_master();
-  MessageMemory mem;
-  mem.base = kIova;
-  mem.bytes.resize(kWindow);
+  MessageMemory mem = window_memory();
   for (size_t i = 0; i < 4096; ++i) mem.bytes[i] = static_cast<uint8_t>(i * 7 + 1);
   c().memory = &mem;
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kRW)), 0);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kDmaRW)), 0);
   ASSERT_TRUE(edu_dma(kIova, devices::kEduDmaBufferBase, 4096, false));
   ASSERT_TRUE(edu_dma(devices::kEduDmaBufferBase, kIova + 0x4000, 4096, true));
   EXPECT_EQ(std::memcmp(mem.bytes.data(), mem.bytes.data() + 0x4000, 4096), 0);
@@ -150,13 +109,11 @@ TEST_F(DmaTest, Qemu10DmaLayoutIsRecognizedAndSpoken) {
   start();
   negotiate(R"({"capabilities":{"max_msg_fds":16}})");
   bus_master();
-  MessageMemory mem;
-  mem.base = kIova;
-  mem.bytes.resize(kWindow);
+  MessageMemory mem = window_memory();
   for (size_t i = 0; i < 4096; ++i) mem.bytes[i] = static_cast<uint8_t>(i * 5 + 3);
   mem.qemu_layout = true;
   c().memory = &mem;
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kRW)), 0);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kDmaRW)), 0);
   // QEMU's DMA_READ reply (data at 12, its first bytes in the count's upper half) is read right,
   // and from then on DMA_WRITE goes out the way QEMU reads it.
   ASSERT_TRUE(edu_dma(kIova, devices::kEduDmaBufferBase, 4096, false));
@@ -173,11 +130,9 @@ TEST_F(DmaTest, DmaMessagesAreSplitByTheClientsTransferLimit) {
   start();
   negotiate(R"({"capabilities":{"max_msg_fds":8,"max_data_xfer_size":1024}})");
   bus_master();
-  MessageMemory mem;
-  mem.base = kIova;
-  mem.bytes.assign(kWindow, 0x5a);
+  MessageMemory mem = window_memory(0x5a);
   c().memory = &mem;
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kRW)), 0);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kDmaRW)), 0);
   ASSERT_TRUE(edu_dma(kIova, devices::kEduDmaBufferBase, 4096, false));
   EXPECT_EQ(mem.reads, 4);  // 4 KiB in 1 KiB messages
 }
@@ -191,9 +146,7 @@ TEST_F(DmaTest, DmaWithoutAnFdUsesTheTwinSocketWhenNegotiated) {
   EXPECT_NE(text.find(R"("twin_socket":{"fd_index":0,"supported":true})"), std::string::npos)
       << text;
   bus_master();
-  MessageMemory mem;
-  mem.base = kIova;
-  mem.bytes.resize(kWindow);
+  MessageMemory mem = window_memory();
   for (size_t i = 0; i < 4096; ++i) mem.bytes[i] = static_cast<uint8_t>(i ^ 0x3c);
   // Nothing on the main socket: DMA requests arriving there would fail the test.
   std::atomic<bool> stop{false};
@@ -209,7 +162,7 @@ TEST_F(DmaTest, DmaWithoutAnFdUsesTheTwinSocketWhenNegotiated) {
       }
     }
   });
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kRW)), 0);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kDmaRW)), 0);
   EXPECT_TRUE(edu_dma(kIova, devices::kEduDmaBufferBase, 4096, false));
   EXPECT_TRUE(edu_dma(devices::kEduDmaBufferBase, kIova + 0x2000, 4096, true));
   stop = true;
@@ -227,35 +180,37 @@ TEST_F(DmaTest, MapValidation) {
   negotiate();
   SharedMemory ram(kWindow);
   // Wrong argsz, trailing bytes, unknown flags, no permission, misaligned, empty, wrapping.
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 4096, kRW, 0, 24)), EINVAL);
-  auto longer = dma_map(kIova, 4096, kRW);
+  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 4096, kDmaRW, 0, 24)), EINVAL);
+  auto longer = dma_map(kIova, 4096, kDmaRW);
   longer.push_back(0);
   EXPECT_EQ(c().errno_of(Command::kDmaMap, longer), EINVAL);
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 4096, kRW | 0x10)), EINVAL);
+  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 4096, kDmaRW | 0x10)), EINVAL);
   EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 4096, 0)), EINVAL);
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova + 1, 4096, kRW)), EINVAL);
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 4095, kRW)), EINVAL);
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 0, kRW)), EINVAL);
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(~uint64_t{0xfff}, 0x2000, kRW)), EINVAL);
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 4096, kRW, 12), {ram.fd.get()}), EINVAL);
-  // Two fds; an access mode without an fd.
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 4096, kRW), {ram.fd.get(), ram.fd.get()}),
+  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova + 1, 4096, kDmaRW)), EINVAL);
+  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 4095, kDmaRW)), EINVAL);
+  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 0, kDmaRW)), EINVAL);
+  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(~uint64_t{0xfff}, 0x2000, kDmaRW)), EINVAL);
+  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 4096, kDmaRW, 12), {ram.fd.get()}),
             EINVAL);
+  // Two fds; an access mode without an fd.
   EXPECT_EQ(
-      c().errno_of(Command::kDmaMap, dma_map(kIova, 4096, kRW | vfio_user::kDmaMapAccessMmap)),
+      c().errno_of(Command::kDmaMap, dma_map(kIova, 4096, kDmaRW), {ram.fd.get(), ram.fd.get()}),
+      EINVAL);
+  EXPECT_EQ(
+      c().errno_of(Command::kDmaMap, dma_map(kIova, 4096, kDmaRW | vfio_user::kDmaMapAccessMmap)),
       EINVAL);
   // Overlaps, whichever side: EEXIST; the limit: EINVAL.
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 0x4000, kRW), {ram.fd.get()}), 0);
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 0x4000, kRW), {ram.fd.get()}), EEXIST);
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova + 0x3000, 0x2000, kRW)), EEXIST);
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova - 0x1000, 0x2000, kRW)), EEXIST);
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova - 0x1000, 0x10000, kRW)), EEXIST);
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova + 0x4000, 0x1000, kRW)), 0);
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova + 0x8000, 0x1000, kRW)), EINVAL);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 0x4000, kDmaRW), {ram.fd.get()}), 0);
+  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 0x4000, kDmaRW), {ram.fd.get()}), EEXIST);
+  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova + 0x3000, 0x2000, kDmaRW)), EEXIST);
+  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova - 0x1000, 0x2000, kDmaRW)), EEXIST);
+  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova - 0x1000, 0x10000, kDmaRW)), EEXIST);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova + 0x4000, 0x1000, kDmaRW)), 0);
+  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova + 0x8000, 0x1000, kDmaRW)), EINVAL);
   // A read-only fd cannot back a writable window (the mmap fails).
   UniqueFd ro(::open(("/proc/self/fd/" + std::to_string(ram.fd.get())).c_str(), O_RDONLY));
   ASSERT_EQ(c().errno_of(Command::kDmaUnmap, dma_unmap(kIova + 0x4000, 0x1000)), 0);
-  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(0x900000, 4096, kRW), {ro.get()}), EACCES);
+  EXPECT_EQ(c().errno_of(Command::kDmaMap, dma_map(0x900000, 4096, kDmaRW), {ro.get()}), EACCES);
   EXPECT_EQ(
       c().errno_of(Command::kDmaMap, dma_map(0x900000, 4096, vfio_user::kDmaMapRead), {ro.get()}),
       0);
@@ -265,8 +220,8 @@ TEST_F(DmaTest, UnmapRules) {
   start();
   negotiate();
   SharedMemory ram(kWindow);
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 0x4000, kRW), {ram.fd.get()}), 0);
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova + 0x4000, 0x4000, kRW)), 0);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 0x4000, kDmaRW), {ram.fd.get()}), 0);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova + 0x4000, 0x4000, kDmaRW)), 0);
   // Not an exact match: ENOENT (libvfio-user); malformed: EINVAL.
   EXPECT_EQ(c().errno_of(Command::kDmaUnmap, dma_unmap(kIova, 0x2000)), ENOENT);
   EXPECT_EQ(c().errno_of(Command::kDmaUnmap, dma_unmap(kIova, 0x8000)), ENOENT);
@@ -282,7 +237,7 @@ TEST_F(DmaTest, UnmapRules) {
   // UNMAP_ALL (QEMU sends it with argsz 24), then nothing is left.
   ASSERT_EQ(c().errno_of(Command::kDmaUnmap, dma_unmap(0, 0, vfio_user::kDmaUnmapAll)), 0);
   EXPECT_EQ(c().errno_of(Command::kDmaUnmap, dma_unmap(kIova + 0x4000, 0x4000)), ENOENT);
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 0x4000, kRW)), 0);  // free again
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, 0x4000, kDmaRW)), 0);  // free again
 }
 
 TEST_F(DmaTest, UnmapReportsDirtyPages) {
@@ -290,7 +245,7 @@ TEST_F(DmaTest, UnmapReportsDirtyPages) {
   negotiate();
   bus_master();
   SharedMemory ram(kWindow);
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kRW), {ram.fd.get()}), 0);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kDmaRW), {ram.fd.get()}), 0);
   // The device writes pages 3 and 4 (one transfer across the boundary).
   ASSERT_TRUE(edu_dma(devices::kEduDmaBufferBase, kIova + 0x3800, 0x1000, true));
   auto req = dma_unmap(kIova, kWindow, vfio_user::kDmaUnmapGetDirtyBitmap, 24 + 16 + 8);
@@ -345,7 +300,7 @@ TEST_F(DmaTest, UnmapRepliesOnlyAfterTheDeviceDroppedItsPins) {
   start({}, dev);
   negotiate();
   SharedMemory ram(kWindow);
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kRW), {ram.fd.get()}), 0);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kDmaRW), {ram.fd.get()}), 0);
   auto segs = dev->access->pin(kIova, 0x1000, iommu::kAccessWrite);
   ASSERT_TRUE(segs.ok());
   dev->pinned = true;
@@ -363,7 +318,7 @@ TEST_F(DmaTest, RemoteMemoryCannotBePinned) {
   auto dev = std::make_shared<PinningDevice>();
   start({}, dev);
   negotiate();
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kRW)), 0);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kDmaRW)), 0);
   EXPECT_ERRNO(dev->access->pin(kIova, 0x1000, 0), EFAULT);
 }
 
@@ -371,33 +326,20 @@ TEST_F(DmaTest, ADisconnectDuringDeviceDmaResetsTheDeviceAndDropsTheMaps) {
   start();
   negotiate();
   bus_master();
-  MessageMemory mem;
-  mem.base = kIova;
-  mem.bytes.resize(kWindow);
+  MessageMemory mem = window_memory();
   mem.answer = false;  // a client that never answers DMA requests
   c().memory = &mem;
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kRW)), 0);
-  ASSERT_EQ(c().write_reg(kBar0, reg::kDmaSrc, kIova, 8), 0);
-  ASSERT_EQ(c().write_reg(kBar0, reg::kDmaDst, devices::kEduDmaBufferBase, 8), 0);
-  ASSERT_EQ(c().write_reg(kBar0, reg::kDmaCount, 4096, 8), 0);
-  ASSERT_EQ(c().write_reg(kBar0, reg::kDmaCmd, 1, 8), 0);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kDmaRW)), 0);
+  ASSERT_EQ(start_edu_dma(c(), kIova, devices::kEduDmaBufferBase, 4096, 1), 0);
   // Wait until the device asked, then leave without answering.
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (server_->stats().dma_requests == 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
+  EXPECT_TRUE(eventually([&] { return server_->stats().dma_requests != 0; }));
   ASSERT_EQ(server_->stats().dma_requests, 1u);
   c().close();
-  while (server_->client_connected(id_) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
-  EXPECT_FALSE(server_->client_connected(id_));
+  EXPECT_TRUE(disconnected());
   EXPECT_EQ(server_->stats().disconnects, 1u);
   EXPECT_EQ(server_->stats().dma_failures, 1u);
   // The next client finds a fresh device: no window left, the DMA engine idle.
-  UniqueFd theirs;
-  client_.emplace(RawClient::pair(&theirs));
-  ASSERT_TRUE(server_->attach_client(id_, std::move(theirs)).ok());
+  reconnect();
   negotiate();
   EXPECT_EQ(c().errno_of(Command::kDmaUnmap, dma_unmap(kIova, kWindow)), ENOENT);
   EXPECT_EQ(c().read_reg(kBar0, reg::kDmaCmd, 8), 0u);
@@ -413,17 +355,10 @@ TEST_F(DmaTest, AClientThatStopsAnsweringDmaIsDisconnected) {
   start(o);
   negotiate();
   bus_master();
-  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kRW)), 0);
-  ASSERT_EQ(c().write_reg(kBar0, reg::kDmaSrc, kIova, 8), 0);
-  ASSERT_EQ(c().write_reg(kBar0, reg::kDmaDst, devices::kEduDmaBufferBase, 8), 0);
-  ASSERT_EQ(c().write_reg(kBar0, reg::kDmaCount, 64, 8), 0);
-  ASSERT_EQ(c().write_reg(kBar0, reg::kDmaCmd, 1, 8), 0);
+  ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kDmaRW)), 0);
+  ASSERT_EQ(start_edu_dma(c(), kIova, devices::kEduDmaBufferBase, 64, 1), 0);
   // The client reads nothing: the DMA request sits unanswered until the timeout.
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (server_->client_connected(id_) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
-  EXPECT_FALSE(server_->client_connected(id_));
+  EXPECT_TRUE(disconnected());
   EXPECT_EQ(server_->stats().dma_failures, 1u);
   char b;
   // The server closed its end: after the pending DMA request, EOF.

@@ -24,33 +24,13 @@
 #include "test_util.h"
 #include "uvfio/devices/edu.h"
 #include "uvfio/vfio_user/server.h"
-#include "vfio_user_server_client.h"
+#include "vfio_user_server_fixture.h"
 
 namespace uvfio::test {
 namespace {
 
 using namespace std::chrono_literals;
-using vfio_user::Server;
-using vfio_user::ServerOptions;
 namespace reg = devices::edu_reg;
-
-constexpr uint32_t kBar0 = VFIO_PCI_BAR0_REGION_INDEX;
-constexpr uint32_t kConfig = VFIO_PCI_CONFIG_REGION_INDEX;
-
-std::shared_ptr<vfio::VfioDeviceOps> make_edu() {
-  devices::EduOptions o;
-  o.dma_delay = std::chrono::microseconds(0);
-  return *pci::make_vfio_pci_device(*devices::make_edu_device(o));
-}
-
-UniqueFd connect_to(const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return {};
-  return fd;
-}
 
 // A function with two memory-backed BARs: BAR0 holds the MSI-X table and PBA in its last pages,
 // BAR2 is mappable whole.
@@ -91,19 +71,15 @@ class SocketTest : public ::testing::Test {
     if (loop_.joinable()) loop_.join();
     server_.reset();
   }
-  static void negotiate(RawClient& c,
-                        const std::string& json = R"({"capabilities":{"max_msg_fds":8}})") {
-    auto r = c.version(json);
-    ASSERT_TRUE(r && !r->is_error());
-  }
-  template <class Pred>
-  static bool eventually(Pred p) {
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (!p()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(1ms);
-    }
-    return true;
+  // A client of `dev` on a socketpair (the device's id in *id).
+  RawClient pair_client(std::shared_ptr<vfio::VfioDeviceOps> dev,
+                        vfio_user::DeviceId* id = nullptr) {
+    UniqueFd theirs;
+    RawClient c = RawClient::pair(&theirs);
+    auto r = server_->serve_connected_fd(std::move(dev), std::move(theirs));
+    EXPECT_TRUE(r.ok()) << errno_name(r.error());
+    if (r.ok() && id != nullptr) *id = *r;
+    return c;
   }
   std::string dir_;
   std::unique_ptr<Server> server_;
@@ -153,10 +129,7 @@ TEST_F(SocketTest, ADisconnectMidRequestFreesTheDeviceForTheNextClient) {
     negotiate(c);
     ASSERT_EQ(c.write_reg(kBar0, reg::kLiveness, round), 0);
     // Half a REGION_READ, then gone.
-    Header h{};
-    h.msg_id = 9;
-    h.command = static_cast<uint16_t>(Command::kRegionRead);
-    h.msg_size = 32;
+    const Header h = command_header(9, Command::kRegionRead, 32);
     c.send_raw(&h, sizeof h);
     c.send_raw("xy", 2);
     c.close();
@@ -171,15 +144,13 @@ TEST_F(SocketTest, ADisconnectMidRequestFreesTheDeviceForTheNextClient) {
 TEST_F(SocketTest, AClientThatStopsReadingRepliesIsDisconnected) {
   ServerOptions o;
   start(o);  // io_timeout_ms 500
-  UniqueFd theirs;
-  RawClient c = RawClient::pair(&theirs);
-  auto id = server_->serve_connected_fd(make_edu(), std::move(theirs));
-  ASSERT_TRUE(id.ok());
+  vfio_user::DeviceId id = 0;
+  RawClient c = pair_client(make_edu(), &id);
   run();
   negotiate(c);
   // 64 KiB replies, never read: the socket fills and the server's send times out.
   for (int i = 0; i < 200; ++i) c.send(Command::kRegionRead, region_access(kBar0, 0, 0x10000));
-  EXPECT_TRUE(eventually([&] { return !server_->client_connected(*id); }));
+  EXPECT_TRUE(eventually([&] { return !server_->client_connected(id); }));
   EXPECT_EQ(server_->stats().disconnects, 1u);
 }
 
@@ -192,13 +163,7 @@ TEST_F(SocketTest, SocketPaths) {
   EXPECT_TRUE(std::filesystem::exists(file));
   // A stale socket (nobody listening) is.
   const std::string stale = dir_ + "/stale.sock";
-  {
-    UniqueFd s(::socket(AF_UNIX, SOCK_STREAM, 0));
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::strncpy(sa.sun_path, stale.c_str(), sizeof(sa.sun_path) - 1);
-    ASSERT_EQ(::bind(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-  }
+  ASSERT_TRUE(bound_to(stale).valid());
   ASSERT_TRUE(server_->serve_path(make_edu(), stale).ok());
   // A live one is not.
   EXPECT_ERRNO(server_->serve_path(make_edu(), stale), EADDRINUSE);
@@ -222,11 +187,8 @@ TEST_F(SocketTest, InheritedListeningAndConnectedSockets) {
   EXPECT_ERRNO(server_->attach_client(42, UniqueFd(sv[1])), EBADF);  // sv[1] was adopted+closed
   // A listening socket made by someone else (systemd, a test harness).
   const std::string p = dir_ + "/inherited.sock";
-  UniqueFd l(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::strncpy(sa.sun_path, p.c_str(), sizeof(sa.sun_path) - 1);
-  ASSERT_EQ(::bind(l.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  UniqueFd l = bound_to(p);
+  ASSERT_TRUE(l.valid());
   ASSERT_EQ(::listen(l.get(), 4), 0);
   auto id = server_->serve_listening_fd(make_edu(), std::move(l));
   ASSERT_TRUE(id.ok());
@@ -241,9 +203,7 @@ TEST_F(SocketTest, InheritedListeningAndConnectedSockets) {
 
 TEST_F(SocketTest, RunOnceStepsAndStopCancels) {
   start();
-  UniqueFd theirs;
-  RawClient c = RawClient::pair(&theirs);
-  ASSERT_TRUE(server_->serve_connected_fd(make_edu(), std::move(theirs)).ok());
+  RawClient c = pair_client(make_edu());
   EXPECT_EQ(server_->run_once(0), 0);  // nothing to do
   const uint16_t id = c.send(Command::kVersion, {0, 0, 0, 0});
   EXPECT_EQ(server_->run_once(1000), 1);
@@ -272,10 +232,7 @@ TEST_F(SocketTest, OptionsAreChecked) {
 
 TEST_F(SocketTest, MemoryBackedRegionsComeWithTheirFdAndSparseAreas) {
   start();
-  UniqueFd theirs;
-  RawClient c = RawClient::pair(&theirs);
-  auto dev = *pci::make_vfio_pci_device(std::make_shared<MemBarModel>());
-  ASSERT_TRUE(server_->serve_connected_fd(dev, std::move(theirs)).ok());
+  RawClient c = pair_client(vfio_pci(std::make_shared<MemBarModel>()));
   run();
   negotiate(c);
   ASSERT_EQ(c.write_reg(kConfig, PCI_COMMAND, PCI_COMMAND_MEMORY, 2), 0);
@@ -326,10 +283,7 @@ TEST_F(SocketTest, MemoryBackedRegionsComeWithTheirFdAndSparseAreas) {
 
 TEST_F(SocketTest, AClientWithoutFdsGetsNoMmap) {
   start();
-  UniqueFd theirs;
-  RawClient c = RawClient::pair(&theirs);
-  auto dev = *pci::make_vfio_pci_device(std::make_shared<MemBarModel>());
-  ASSERT_TRUE(server_->serve_connected_fd(dev, std::move(theirs)).ok());
+  RawClient c = pair_client(vfio_pci(std::make_shared<MemBarModel>()));
   run();
   negotiate(c, R"({"capabilities":{"max_msg_fds":0}})");
   vfio_region_info ri{};
@@ -344,19 +298,13 @@ TEST_F(SocketTest, AClientWithoutFdsGetsNoMmap) {
 
 TEST_F(SocketTest, DoorbellIoeventfdWritesTheRegisterWithoutAMessage) {
   start();
-  UniqueFd theirs;
-  RawClient c = RawClient::pair(&theirs);
-  ASSERT_TRUE(server_->serve_connected_fd(make_edu(), std::move(theirs)).ok());
+  RawClient c = pair_client(make_edu());
   run();
   negotiate(c);
-  ASSERT_EQ(c.write_reg(kConfig, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2), 0);
+  ASSERT_EQ(enable_bus_master(c), 0);
   // The interrupt eventfd, to see the doorbell's effect.
   UniqueFd irq(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  std::vector<uint32_t> set = {20, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
-                               VFIO_PCI_MSI_IRQ_INDEX, 0, 1};
-  std::vector<uint8_t> sb(20);
-  std::memcpy(sb.data(), set.data(), 20);
-  ASSERT_EQ(c.errno_of(Command::kDeviceSetIrqs, sb, {irq.get()}), 0);
+  ASSERT_EQ(set_msi_eventfd(c, irq.get()), 0);
 
   auto io_fds = [](uint32_t argsz, uint32_t index, uint32_t flags = 0, uint32_t count = 0) {
     return bytes_of(vfio_user::RegionIoFdsRequest{argsz, flags, index, count});

@@ -19,53 +19,22 @@
 #include "uvfio/devices/edu.h"
 #include "uvfio/vfio_user/server.h"
 #include "vfio_user/capabilities.h"
-#include "vfio_user_server_client.h"
+#include "vfio_user_server_fixture.h"
 
 namespace uvfio::test {
 namespace {
 
 using namespace std::chrono_literals;
-using vfio_user::Server;
-using vfio_user::ServerOptions;
 
-constexpr uint32_t kBar0 = VFIO_PCI_BAR0_REGION_INDEX;
-constexpr uint32_t kConfig = VFIO_PCI_CONFIG_REGION_INDEX;
-
-std::shared_ptr<vfio::VfioDeviceOps> make_edu() {
-  devices::EduOptions o;
-  o.dma_delay = std::chrono::microseconds(0);
-  return *pci::make_vfio_pci_device(*devices::make_edu_device(o));
-}
-
-class ServerTest : public ::testing::Test {
+class ServerTest : public ServedDeviceTest {
  protected:
   void start(ServerOptions opts = {}) {
     opts.io_timeout_ms = 300;
     opts.dma_timeout_ms = 2000;
-    server_ = std::move(*Server::create(opts));
-    UniqueFd theirs;
-    client_.emplace(RawClient::pair(&theirs));
-    auto id = server_->serve_connected_fd(make_edu(), std::move(theirs));
-    ASSERT_TRUE(id.ok()) << errno_name(id.error());
-    id_ = *id;
-    loop_ = std::thread([this] { server_->run(); });
-  }
-  void TearDown() override {
-    if (server_) server_->stop();
-    if (loop_.joinable()) loop_.join();
-    server_.reset();
-  }
-  RawClient& c() { return *client_; }
-  void negotiate(const std::string& json = R"({"capabilities":{"max_msg_fds":8}})") {
-    auto r = c().version(json);
-    ASSERT_TRUE(r && !r->is_error());
+    serve(opts);
   }
   std::optional<uint64_t> read_reg(uint32_t region, uint64_t off, uint32_t size = 4) {
-    auto r = c().request(Command::kRegionRead, region_access(region, off, size));
-    if (!r || r->is_error() || r->payload.size() != 16 + size) return std::nullopt;
-    uint64_t v = 0;
-    std::memcpy(&v, r->payload.data() + 16, size);
-    return v;
+    return c().read_reg(region, off, size);
   }
   int write_reg(uint32_t region, uint64_t off, uint64_t value, uint32_t size = 4,
                 uint32_t flags = 0) {
@@ -81,11 +50,6 @@ class ServerTest : public ::testing::Test {
   void expect_alive() {
     EXPECT_EQ(read_reg(kBar0, devices::edu_reg::kIdentification), 0x010000edu);
   }
-
-  std::unique_ptr<Server> server_;
-  std::optional<RawClient> client_;
-  vfio_user::DeviceId id_ = 0;
-  std::thread loop_;
 };
 
 TEST_F(ServerTest, VersionNegotiatesAndStatesEveryLimit) {
@@ -258,10 +222,7 @@ TEST_F(ServerTest, MalformedHeadersAreAnsweredAndTheServerCarriesOn) {
       EINVAL);
   ::close(efd);
   // msg_size below the header: the frame is answered by its header and the stream resyncs.
-  Header h{};
-  h.msg_id = 777;
-  h.command = static_cast<uint16_t>(Command::kDeviceGetInfo);
-  h.msg_size = 8;
+  const Header h = command_header(777, Command::kDeviceGetInfo, 8);
   c().send_raw(&h, sizeof h);
   auto r = c().wait_reply(777);
   ASSERT_TRUE(r);
@@ -275,10 +236,7 @@ TEST_F(ServerTest, AStalledMessageIsRefusedAfterTheTimeoutAndTheNextOneServed) {
   start();
   negotiate();
   // A header that promises more than ever comes.
-  Header h{};
-  h.msg_id = 555;
-  h.command = static_cast<uint16_t>(Command::kRegionRead);
-  h.msg_size = 16 + 16;
+  const Header h = command_header(555, Command::kRegionRead, 16 + 16);
   c().send_raw(&h, sizeof h);
   c().send_raw("abcd", 4);
   auto r = c().wait_reply(555, 3s);
@@ -295,7 +253,7 @@ TEST_F(ServerTest, AStalledMessageIsRefusedAfterTheTimeoutAndTheNextOneServed) {
 TEST_F(ServerTest, SetIrqsDeliversEventfdInterruptsAndValidates) {
   start();
   negotiate();
-  ASSERT_EQ(write_reg(kConfig, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2), 0);
+  bus_master();
   const int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   auto set = [&](uint32_t flags, uint32_t index, uint32_t start, uint32_t count) {
     std::vector<uint32_t> w = {20, flags, index, start, count};
