@@ -1,12 +1,18 @@
 // guarded_memcpy and device DMA into memory that vanished: a file window truncated after it was
-// mapped (a vfio-user client shrinking its memfd) fails the DMA instead of killing the process.
+// mapped (a vfio-user client shrinking its memfd) fails the DMA instead of killing the process;
+// a SIGBUS that no guarded copy raised still kills it.
 #include "base/bus_error_guard.h"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -33,7 +39,7 @@ TEST(BusErrorGuard, CopiesNormally) {
 }
 
 TEST(BusErrorGuard, TruncatedMappingFailsTheCopyAndTheProcessLives) {
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   UniqueFd fd = memfd(4 * page);
   void* p = ::mmap(nullptr, 4 * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
   ASSERT_NE(p, MAP_FAILED);
@@ -48,6 +54,63 @@ TEST(BusErrorGuard, TruncatedMappingFailsTheCopyAndTheProcessLives) {
   EXPECT_FALSE(guarded_memcpy(buf.data(), static_cast<char*>(p) + 3 * page, 8));
   EXPECT_TRUE(guarded_memcpy(buf.data(), p, 8));
   ::munmap(p, 4 * page);
+}
+
+// For a death test's child: a page whose file vanished (a 2-page mapping of a file cut to one
+// page), so touching it raises SIGBUS; the child dumps no core when it dies of it. Exits with 2
+// if it cannot be made. The page before it is still there.
+char* vanished_page() {
+  const rlimit no_core{0, 0};
+  (void)::setrlimit(RLIMIT_CORE, &no_core);
+  const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  UniqueFd fd = memfd(2 * page);
+  void* p = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  if (p == MAP_FAILED || ::ftruncate(fd.get(), static_cast<off_t>(page)) != 0) std::_Exit(2);
+  return static_cast<char*>(p) + page;
+}
+
+// Death test children. After a guarded copy's SIGBUS was turned into a failure (so the handler
+// is in place), an ordinary access to the vanished page, which no guarded copy made.
+void touch_after_a_failed_guarded_copy() {
+  char* gone = vanished_page();
+  char buf[8];
+  if (guarded_memcpy(buf, gone, sizeof buf)) std::_Exit(3);
+  *static_cast<volatile char*>(gone) = 1;
+  std::_Exit(0);
+}
+
+// The same access while another thread is almost always inside a guarded copy (of memory that
+// stays): the guard is that thread's, not this one's.
+void touch_while_another_thread_copies_guarded() {
+  char* gone = vanished_page();
+  std::vector<char> from(size_t{32} << 20, 'a');
+  std::vector<char> to(from.size());
+  std::atomic<bool> copying{false};
+  std::thread([&] {
+    for (;;) {
+      copying.store(true);
+      if (!guarded_memcpy(to.data(), from.data(), from.size())) std::_Exit(3);
+    }
+  }).detach();
+  while (!copying.load()) std::this_thread::yield();
+  *static_cast<volatile char*>(gone) = 1;
+  std::_Exit(0);
+}
+
+// The SIGBUS handler guarded_memcpy installs is process-wide: a SIGBUS no guarded copy raised
+// must still kill the process, as it would have without uvfio (and not jump into a copy on
+// another thread).
+class BusErrorGuardDeathTest : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(BusErrorGuardDeathTest, ASigbusOutsideAGuardedCopyStillKills) {
+  EXPECT_EXIT(touch_after_a_failed_guarded_copy(), ::testing::KilledBySignal(SIGBUS), "");
+}
+
+TEST_F(BusErrorGuardDeathTest, ASigbusWhileAnotherThreadCopiesGuardedStillKills) {
+  EXPECT_EXIT(touch_while_another_thread_copies_guarded(), ::testing::KilledBySignal(SIGBUS), "");
 }
 
 TEST(BusErrorGuard, DeviceDmaIntoATruncatedFileIsAFault) {
