@@ -36,13 +36,12 @@ using driver::DmaKind;
 using driver::detail::VfioUserConnection;
 
 namespace reg = devices::edu_reg;
-constexpr uint64_t kBar0 = VFIO_PCI_BAR0_REGION_INDEX;
 
 /// An edu served by uvfio's server on a socket in a temp dir, its loop on a thread.
 class ServedEdu {
  public:
   explicit ServedEdu(const vu::ServerOptions& options = {},
-                     std::map<std::string, std::string> edu = {{"dma_delay_us", "0"}}) {
+                     const std::map<std::string, std::string>& edu = {{"dma_delay_us", "0"}}) {
     char tmpl[] = "/tmp/uvfio-vuc-XXXXXX";
     const char* d = ::mkdtemp(tmpl);
     EXPECT_NE(d, nullptr);
@@ -235,6 +234,7 @@ TEST(VfioUserClientServer, ThreadsPipelineRegionAccesses) {
   auto cfg = dev.config();
   std::atomic<int> wrong{0};
   std::vector<std::jthread> ts;
+  ts.reserve(4);
   for (int t = 0; t < 4; ++t) {
     ts.emplace_back([&] {
       for (int i = 0; i < 300; ++i) {
@@ -271,7 +271,7 @@ TEST(VfioUserClientServer, ServerLimitsAreEnforced) {
   EXPECT_EQ(bar0.read64(reg::kDmaSrc), 0x1716151413121110u);
   EXPECT_EQ(bar0.read64(reg::kDmaDst), 0x1f1e1d1c1b1a1918u);
   // max_dma_maps: the third map is refused by the client.
-  auto b = DmaBuffer::allocate(3 * 4096);
+  auto b = DmaBuffer::allocate(size_t{3} * 4096);
   auto m1 = dev.dma().map(b, 0, 4096);
   auto m2 = dev.dma().map(b, 4096, 4096);
   EXPECT_DRIVER_ERROR((void)dev.dma().map(b, 8192, 4096), ENOSPC, "max_dma_maps");
