@@ -2,12 +2,15 @@
 
 #include <linux/vfio.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -64,6 +67,15 @@ class One {
  private:
   std::span<const uint8_t> piece_;
 };
+
+/// False for an fd that is surely not an eventfd (/proc says what it is; without /proc, true):
+/// a doorbell's write must never land in a file or block on a pipe the server handed out.
+bool maybe_eventfd(int fd) {
+  std::array<char, 64> link{};
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = ::readlink(path.c_str(), link.data(), link.size() - 1);
+  return n < 0 || std::string_view(link.data(), static_cast<size_t>(n)) == "anon_inode:[eventfd]";
+}
 
 }  // namespace
 
@@ -373,7 +385,7 @@ void VfioUserDeviceTransport::query_io_fds_locked(uint32_t index, Region& r) {
     const bool usable =
         e.type == vu::kIoFdTypeIoeventfd && (e.flags & ~vu::kIoeventfdFlagDatamatch) == 0 &&
         (e.size == 1 || e.size == 2 || e.size == 4 || e.size == 8 || (e.size == 0 && !match)) &&
-        e.fd_index < c.fds().size();
+        e.fd_index < c.fds().size() && maybe_eventfd(c.fds()[e.fd_index].get());
     if (!usable) {
       none(fmt::format("entry {} (type {}, flags {:#x}, size {}) is not usable", i,
                        uint32_t{e.type}, uint32_t{e.flags}, uint64_t{e.size}));
