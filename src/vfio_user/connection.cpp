@@ -147,10 +147,19 @@ void Connection::pump() {
 
 // ------------------------------------------------------------------------------ output
 
-int Connection::flush_locked() {
-  if (batch_.empty()) return 0;
-  const int rc = send_bytes(sock_.get(), batch_, limits_.io_timeout_ms);
-  batch_.clear();
+int Connection::after_output_locked(int rc, uint16_t command) {
+  if (out_.empty()) {
+    out_since_.reset();
+  } else if (!out_since_ || out_.sent_total() != out_seen_) {
+    out_since_ = Clock::now();
+  }
+  out_seen_ = out_.sent_total();
+  if (rc < 0 && !dead()) {
+    log_warn("vfio-user", "sending {} failed: {}",
+             command == 0 ? std::string("queued messages") : std::string(command_name(command)),
+             std::strerror(-rc));
+    mark_broken();
+  }
   return rc;
 }
 
@@ -160,59 +169,49 @@ void Connection::cork() {
 }
 
 int Connection::uncork() {
-  int rc;
-  {
-    std::lock_guard lk(send_mu_);
-    corked_ = false;
-    rc = dead() ? 0 : flush_locked();
-  }
-  if (rc < 0 && !dead()) {
-    log_warn("vfio-user", "sending gathered replies failed: {}", std::strerror(-rc));
-    mark_broken();
-  }
-  return rc;
+  std::lock_guard lk(send_mu_);
+  corked_ = false;
+  if (dead()) return 0;
+  return after_output_locked(out_.flush(sock_.get()), 0);
+}
+
+int Connection::flush() {
+  std::lock_guard lk(send_mu_);
+  if (dead()) return 0;
+  return after_output_locked(out_.flush(sock_.get()), 0);
+}
+
+size_t Connection::output_backlog() {
+  std::lock_guard lk(send_mu_);
+  return out_.bytes();
+}
+
+std::optional<Clock::time_point> Connection::output_deadline() {
+  std::lock_guard lk(send_mu_);
+  if (!out_since_) return std::nullopt;
+  return *out_since_ + std::chrono::milliseconds(limits_.io_timeout_ms);
 }
 
 int Connection::send_reply(const Header& hdr, std::span<const std::span<const uint8_t>> pieces,
                            std::span<const int> fds) {
   if (dead()) return -EPIPE;
-  if (fds.empty()) {
-    std::unique_lock lk(send_mu_);
-    if (corked_) {
-      Header h = hdr;
-      uint64_t total = sizeof(Header);
-      for (auto p : pieces) total += p.size();
-      h.msg_size = static_cast<uint32_t>(total);  // replies are bounded far below 4 GiB
-      const auto* hb = reinterpret_cast<const uint8_t*>(&h);
-      batch_.insert(batch_.end(), hb, hb + sizeof h);
-      for (auto p : pieces) batch_.insert(batch_.end(), p.begin(), p.end());
-      if (batch_.size() < kBatchBytes) return 0;
-      const int rc = flush_locked();
-      lk.unlock();
-      if (rc < 0 && !dead()) {
-        log_warn("vfio-user", "sending gathered replies failed: {}", std::strerror(-rc));
-        mark_broken();
-      }
-      return rc;
-    }
-  }
-  return send(hdr, pieces, fds);
+  std::lock_guard lk(send_mu_);
+  return after_output_locked(out_.send(sock_.get(), hdr, pieces, fds, corked_), hdr.command);
 }
 
 int Connection::send(const Header& hdr, std::span<const std::span<const uint8_t>> pieces,
                      std::span<const int> fds) {
   if (dead()) return -EPIPE;
+  bool queued;
   int rc;
   {
     std::lock_guard lk(send_mu_);
-    rc = flush_locked();
-    if (rc == 0) rc = send_message(sock_.get(), hdr, pieces, fds, limits_.io_timeout_ms);
+    rc = out_.send(sock_.get(), hdr, pieces, fds, false);
+    if (rc == 0) rc = out_.flush(sock_.get());
+    rc = after_output_locked(rc, hdr.command);
+    queued = !out_.empty();
   }
-  if (rc < 0 && !dead()) {
-    log_warn("vfio-user", "sending {} reply failed: {}", command_name(hdr.command),
-             std::strerror(-rc));
-    mark_broken();
-  }
+  if (queued) (void)wake_.signal();  // the loop watches for room and sends the rest
   return rc;
 }
 
@@ -247,6 +246,11 @@ void Connection::shutdown() {
   {
     std::lock_guard lk(wait_mu_);
     wait_cv_.notify_all();
+  }
+  {
+    std::lock_guard lk(send_mu_);
+    out_.clear();  // closes the duplicates of fds that were never sent
+    out_since_.reset();
   }
   // Wakes any thread blocked on either socket; the numbers stay ours until we close them.
   ::shutdown(sock_.get(), SHUT_RDWR);

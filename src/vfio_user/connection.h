@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -18,6 +19,7 @@
 #include "uvfio/base/result.h"
 #include "uvfio/base/unique_fd.h"
 #include "vfio_user/message_io.h"
+#include "vfio_user/output_queue.h"
 #include "vfio_user/server_counters.h"
 
 namespace uvfio::vfio_user {
@@ -70,22 +72,30 @@ class Connection {
   /// that stalled half-way).
   void resync();
 
-  /// Sends one whole message (one sendmsg with the fds); thread-safe. 0 or -errno; a failure
-  /// leaves the stream unusable and marks the connection broken.
+  /// Sends one whole message, or queues what the socket does not take now (and everything
+  /// queued before it goes first); thread-safe, never waits for the client. For a device
+  /// thread's DMA request: it also sends the replies the loop is gathering, so a handler that
+  /// waits for that thread cannot hold its request back. 0 or -errno; a failure leaves the
+  /// stream unusable and marks the connection broken. A message left queued wakes the loop
+  /// (wake_fd()) so it watches the socket for room.
   int send(const Header& hdr, std::span<const std::span<const uint8_t>> pieces,
            std::span<const int> fds = {});
-  /// A reply: while corked and without fds it is gathered, else sent at once (after whatever
-  /// was gathered). 0 or -errno as send().
+  /// A reply: while corked it is gathered, else sent as send() does. 0 or -errno as send().
   int send_reply(const Header& hdr, std::span<const std::span<const uint8_t>> pieces,
                  std::span<const int> fds = {});
   /// A header-only error reply to `request` (never for NO_REPLY commands: the caller checks).
   int send_error(const Header& request, int err);
-  /// Event loop: between cork() and uncork() fd-less replies are gathered and go out in one
-  /// send at uncork() (or once 64 KiB are gathered), so a burst of pipelined requests costs one
-  /// syscall for all its replies. Any other send meanwhile (a reply with fds, a device thread's
-  /// DMA request) sends the gathered replies first, so the socket keeps their order.
+  /// Event loop: between cork() and uncork() replies are gathered and go out together at
+  /// uncork(), so a burst of pipelined requests costs one syscall for all its replies.
   void cork();
   int uncork();
+  /// Event loop, when the socket has room: writes what is queued. 0 or -errno (broken).
+  int flush();
+  /// Unsent bytes queued (the loop stops reading a client's commands while this is high).
+  size_t output_backlog();
+  /// When the queued output counts as stuck: io_timeout_ms after the socket last took a byte
+  /// of it; nullopt while nothing is queued.
+  std::optional<std::chrono::steady_clock::time_point> output_deadline();
 
   /// The client's limits from VERSION: DMA requests are split into chunks of at most
   /// `max_data_xfer_size` bytes.
@@ -139,12 +149,13 @@ class Connection {
   std::shared_ptr<ServerCounters> counters_;
   EventFd wake_;
 
-  std::mutex send_mu_;  // one sender at a time on the main socket
-  static constexpr size_t kBatchBytes = size_t{64} * 1024;  // gathered replies go out at this size
-  bool corked_ = false;                                     // send_mu_: replies are being gathered
-  std::vector<uint8_t> batch_;  // send_mu_: gathered replies, whole messages, no fds
-  /// Sends the gathered replies. send_mu_ held. 0 or -errno.
-  int flush_locked();
+  std::mutex send_mu_;     // the output queue and the main socket's sending side
+  bool corked_ = false;    // send_mu_: replies are being gathered
+  OutputQueue out_;        // send_mu_
+  uint64_t out_seen_ = 0;  // send_mu_: out_.sent_total() when progress was last noted
+  std::optional<std::chrono::steady_clock::time_point> out_since_;  // send_mu_: stuck since
+  /// After a send or flush (send_mu_ held): notes progress, logs and marks a failure.
+  int after_output_locked(int rc, uint16_t command);
 
   std::mutex token_;  // whoever holds it reads the main socket
   MessageReader reader_;

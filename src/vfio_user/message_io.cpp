@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <iterator>
 
@@ -23,6 +24,71 @@ int wait_ready(int fd, short events, int timeout_ms) {
     if (n == 0) return -ETIMEDOUT;
     if (errno != EINTR) return -errno;
   }
+}
+
+}  // namespace
+
+int64_t send_some(int fd, std::span<iovec> iov, std::span<const int> fds) {
+  if (fds.size() > kScmMaxFd) return -EINVAL;
+  std::vector<char> control;
+  msghdr mh{};
+  if (!fds.empty()) {
+    control.resize(CMSG_SPACE(fds.size() * sizeof(int)));
+    mh.msg_control = control.data();
+    mh.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  }
+  int64_t total = 0;
+  size_t first = 0;  // first iovec not fully sent
+  while (first < iov.size()) {
+    mh.msg_iov = &iov[first];
+    mh.msg_iovlen = std::min<size_t>(iov.size() - first, IOV_MAX);
+    const ssize_t n = ::sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return total > 0 ? total : -EAGAIN;
+      return -errno;
+    }
+    // The fds went with the first byte; never send them twice.
+    mh.msg_control = nullptr;
+    mh.msg_controllen = 0;
+    total += n;
+    auto left = static_cast<size_t>(n);
+    while (first < iov.size() && left >= iov[first].iov_len) {
+      left -= iov[first].iov_len;
+      iov[first++].iov_len = 0;
+    }
+    if (first < iov.size()) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
+  }
+  return total;
+}
+
+namespace {
+
+// Sends all of `iov` (advanced in place), the fds with the first byte, waiting out a full socket
+// buffer for up to `timeout_ms` at a time. 0 or -errno.
+int send_all(int fd, std::span<iovec> iov, std::span<const int> fds, int timeout_ms) {
+  size_t left = 0;
+  for (const auto& v : iov) left += v.iov_len;
+  while (left > 0) {
+    const int64_t n = send_some(fd, iov, fds);
+    if (n == -EAGAIN) {
+      if (int rc = wait_ready(fd, POLLOUT, timeout_ms); rc < 0) return rc;
+      continue;
+    }
+    if (n < 0) return static_cast<int>(n);
+    fds = {};
+    left -= static_cast<size_t>(n);
+    while (!iov.empty() && iov.front().iov_len == 0) iov = iov.subspan(1);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -49,58 +115,12 @@ int send_message(int fd, Header hdr, std::span<const std::span<const uint8_t>> p
   for (auto p : pieces) {
     if (!p.empty()) iov[niov++] = {const_cast<uint8_t*>(p.data()), p.size()};
   }
-  std::vector<char> control;
-  msghdr mh{};
-  if (!fds.empty()) {
-    control.resize(CMSG_SPACE(fds.size() * sizeof(int)));
-    mh.msg_control = control.data();
-    mh.msg_controllen = control.size();
-    cmsghdr* c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
-  }
-  size_t first = 0;  // first iovec not fully sent
-  while (first < niov) {
-    mh.msg_iov = &iov[first];
-    mh.msg_iovlen = niov - first;
-    const ssize_t n = ::sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        if (int rc = wait_ready(fd, POLLOUT, timeout_ms); rc < 0) return rc;
-        continue;
-      }
-      return -errno;
-    }
-    // The fds went with the first byte; never send them twice.
-    mh.msg_control = nullptr;
-    mh.msg_controllen = 0;
-    auto left = static_cast<size_t>(n);
-    while (first < niov && left >= iov[first].iov_len) left -= iov[first++].iov_len;
-    if (first < niov) {
-      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
-      iov[first].iov_len -= left;
-    }
-  }
-  return 0;
+  return send_all(fd, std::span(iov, niov), fds, timeout_ms);
 }
 
 int send_bytes(int fd, std::span<const uint8_t> bytes, int timeout_ms) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        if (int rc = wait_ready(fd, POLLOUT, timeout_ms); rc < 0) return rc;
-        continue;
-      }
-      return -errno;
-    }
-    bytes = bytes.subspan(static_cast<size_t>(n));
-  }
-  return 0;
+  iovec v{const_cast<uint8_t*>(bytes.data()), bytes.size()};
+  return send_all(fd, std::span(&v, 1), {}, timeout_ms);
 }
 
 int send_message(int fd, Message& m, int timeout_ms) {

@@ -3,6 +3,8 @@
 // a stream in (buffered, non-blocking friendly, fds attributed to the message they came with).
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -21,6 +23,11 @@ int send_message(int fd, Message& m, int timeout_ms = -1);
 /// The same for a header and payload pieces the caller holds (no copy of the data).
 int send_message(int fd, Header hdr, std::span<const std::span<const uint8_t>> pieces,
                  std::span<const int> fds, int timeout_ms = -1);
+
+/// Sends as much of `iov` as the non-blocking stream socket `fd` takes now (`fds` with the first
+/// byte). Returns the bytes sent, with `iov` advanced past them (a fully sent entry is left with
+/// length 0); -EAGAIN when the socket took nothing, or -errno (EINVAL beyond 253 fds).
+int64_t send_some(int fd, std::span<iovec> iov, std::span<const int> fds);
 
 /// Sends bytes that already hold whole messages (gathered replies), without fds; waits out a
 /// full socket buffer as send_message does. 0 or -errno.
@@ -69,8 +76,8 @@ class MessageReader {
   size_t begin_ = 0;
   size_t end_ = 0;
   std::vector<char> control_;  // recvmsg's ancillary buffer, sized for max_fds
-  // fds received, each with the position (unconsumed bytes before it) where the read that
-  // brought it began; they belong to the message starting at or after that position first.
+  // fds received, each with the position (unconsumed bytes before it) of the message they
+  // belong to: the last one starting in the read that brought them (see fill()).
   struct PendingFd {
     size_t pos;
     UniqueFd fd;

@@ -57,7 +57,8 @@ struct Slot {
   std::string name;
   std::unique_ptr<Session> session;
   uint16_t generation = 0;
-  bool ready = false;  // the session stopped at its budget: more input may be buffered
+  bool ready = false;     // the session stopped at its budget: more input may be buffered
+  uint32_t interest = 0;  // the epoll events watched on the session's socket
 };
 
 struct Server::Impl {
@@ -74,9 +75,9 @@ struct Server::Impl {
   mutable std::mutex mu;  // slots and sessions: the loop holds it while it handles events
   std::vector<std::unique_ptr<Slot>> slots;
 
-  int ctl(int op, int fd, Tag tag) const {
+  int ctl(int op, int fd, Tag tag, uint32_t events = EPOLLIN) const {
     epoll_event ev{};
-    ev.events = EPOLLIN;
+    ev.events = events;
     ev.data.u64 = pack(tag);
     return ::epoll_ctl(epoll.get(), op, fd, op == EPOLL_CTL_DEL ? nullptr : &ev) == 0 ? 0 : errno;
   }
@@ -130,6 +131,7 @@ struct Server::Impl {
     }
     s.session = std::move(*session);
     s.ready = false;
+    s.interest = EPOLLIN;
     ServerCounters::bump(counters->connections_accepted);
     log_info("vfio-user", "{}: client connected", s.name);
     return {};
@@ -167,10 +169,10 @@ struct Server::Impl {
     }
   }
 
-  void on_input(Slot& s, bool woken = false) const {
-    if (!s.session) return;
-    switch (s.session->on_input(kBudget, woken)) {
+  void on_status(Slot& s, Session::Status st) const {
+    switch (st) {
       case Session::Status::kIdle:
+      case Session::Status::kBlocked:
         s.ready = false;
         break;
       case Session::Status::kMore:
@@ -182,6 +184,38 @@ struct Server::Impl {
     }
   }
 
+  void on_input(Slot& s, bool woken = false) const {
+    if (!s.session) return;
+    on_status(s, s.session->on_input(kBudget, woken));
+  }
+
+  // A doorbell rang: everything the client sent before ringing it is in the socket already
+  // (it rings after its sends returned), so that is handled first and the write lands after
+  // the register writes that prepared it, as on the message path.
+  void on_doorbell(Slot& s, uint32_t index) const {
+    for (int round = 0; round < 64 && s.session; ++round) {
+      on_input(s);
+      if (!s.ready) break;
+    }
+    if (s.session) s.session->on_doorbell(index);
+  }
+
+  // Watches the socket for input unless the client is behind on reading its replies, and for
+  // room while output is queued.
+  void update_interest(Slot& s) const {
+    if (!s.session) return;
+    const uint32_t want = (s.session->input_blocked() ? 0u : uint32_t{EPOLLIN}) |
+                          (s.session->output_pending() ? uint32_t{EPOLLOUT} : 0u);
+    if (want == s.interest) return;
+    if (int err =
+            ctl(EPOLL_CTL_MOD, s.session->fd(), {Kind::kClient, s.id, s.generation, 0}, want)) {
+      log_warn("vfio-user", "{}: cannot change the socket's watch: {}", s.name, errno_name(err));
+      end_session(s, "the event loop lost track of the socket");
+      return;
+    }
+    s.interest = want;
+  }
+
   int step(int timeout_ms) {
     std::optional<Clock::time_point> deadline;
     bool any_ready = false;
@@ -190,8 +224,8 @@ struct Server::Impl {
       for (auto& s : slots) {
         if (!s->session) continue;
         any_ready = any_ready || s->ready;
-        if (auto d = s->session->stall_deadline(); d && (!deadline || *d < *deadline)) {
-          deadline = d;
+        for (auto d : {s->session->stall_deadline(), s->session->output_deadline()}) {
+          if (d && (!deadline || *d < *deadline)) deadline = d;
         }
       }
     }
@@ -224,10 +258,22 @@ struct Server::Impl {
       if (!s->session || t.generation != s->generation) continue;  // a session gone since
       ++handled;
       if (t.kind == Kind::kDoorbell) {
-        s->session->on_doorbell(t.index);
+        on_doorbell(*s, t.index);
+      } else if (t.kind == Kind::kClient) {
+        const uint32_t ev = events[i].events;
+        const bool hup = (ev & (EPOLLHUP | EPOLLERR)) != 0;
+        if (((ev & EPOLLOUT) != 0 || hup) && s->session->output_pending()) {
+          on_status(*s, s->session->on_output());
+        }
+        if (s->session && ((ev & EPOLLIN) != 0 || hup)) on_input(*s);
+        // A peer gone while its input is held back would be reported forever: end it now.
+        if (s->session && hup && s->session->input_blocked()) {
+          end_session(*s, "the client hung up with replies unread");
+        }
       } else {
         on_input(*s, t.kind == Kind::kWake);
       }
+      update_interest(*s);
     }
     const auto now = Clock::now();
     for (auto& s : slots) {
@@ -235,6 +281,13 @@ struct Server::Impl {
       if (s->ready) on_input(*s);
       if (!s->session) continue;
       if (auto d = s->session->stall_deadline(); d && *d <= now) s->session->on_stall();
+      if (auto d = s->session->output_deadline(); d && *d <= now) {
+        log_warn("vfio-user", "{}: the client read none of its replies for {} ms", s->name,
+                 opts.io_timeout_ms);
+        end_session(*s, "the client stopped reading");
+        continue;
+      }
+      update_interest(*s);
     }
     return handled;
   }

@@ -266,6 +266,7 @@ Session::Status Session::handle_input(int budget, bool woken) {
   if (woken) conn_->clear_wake();
   if (conn_->broken()) return Status::kEnded;
   for (int i = 0; i < budget; ++i) {
+    if (conn_->output_backlog() >= kOutputHighWater) return Status::kBlocked;
     switch (conn_->next(msg_)) {
       case Connection::Next::kMessage:
         stall_deadline_.reset();
@@ -306,6 +307,12 @@ Session::Status Session::handle_input(int budget, bool woken) {
     }
   }
   return Status::kMore;
+}
+
+Session::Status Session::on_output() {
+  const bool was_blocked = input_blocked();
+  if (conn_->flush() < 0 || conn_->broken()) return Status::kEnded;
+  return was_blocked && !input_blocked() ? Status::kMore : Status::kIdle;
 }
 
 void Session::update_stall() {

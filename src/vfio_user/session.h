@@ -58,13 +58,27 @@ class Session {
   int wake_fd() const { return conn_->wake_fd(); }
 
   enum class Status {
-    kIdle,   // everything readable was handled
-    kMore,   // stopped at the budget: more may be buffered, call again
-    kEnded,  // the client left or the stream is unusable: end() the session
+    kIdle,     // everything readable was handled
+    kMore,     // stopped at the budget: more may be buffered, call again
+    kBlocked,  // the client is not reading its replies: no more input until output drains
+    kEnded,    // the client left or the stream is unusable: end() the session
   };
   /// Reads and handles up to `budget` messages; `woken`: the wake eventfd fired (a device
   /// thread queued input or the connection broke).
   Status on_input(int budget, bool woken);
+  /// The socket has room: sends queued output. kEnded if the stream broke, kMore if input was
+  /// held back and may go on now, else kIdle.
+  Status on_output();
+  /// Output waits for the client to read (the loop watches the socket for room).
+  bool output_pending() const { return conn_->output_backlog() > 0; }
+  /// Input is held back until the client reads its replies (the loop stops watching it).
+  bool input_blocked() const { return conn_->output_backlog() >= kOutputHighWater; }
+  /// When queued output counts as stuck (the session ends then); nullopt if none is queued.
+  std::optional<Clock::time_point> output_deadline() const { return conn_->output_deadline(); }
+  /// Replies queued beyond this stop the session reading commands: a client that sends without
+  /// reading costs bounded memory and nobody else's time.
+  static constexpr size_t kOutputHighWater = size_t{256} * 1024;
+
   /// The doorbell eventfd `index` fired: performs its register write.
   void on_doorbell(uint32_t index);
   /// When the partial message buffered now counts as stalled; nullopt if none is.
