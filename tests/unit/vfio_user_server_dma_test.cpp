@@ -356,7 +356,11 @@ TEST_F(DmaTest, AClientThatStopsAnsweringDmaIsDisconnected) {
   negotiate();
   bus_master();
   ASSERT_EQ(c().errno_of(Command::kDmaMap, dma_map(kIova, kWindow, kDmaRW)), 0);
-  ASSERT_EQ(start_edu_dma(c(), kIova, devices::kEduDmaBufferBase, 64, 1), 0);
+  // Programmed (command 0 starts nothing), then started by a posted write: waiting for that
+  // write's reply would let the client read (and drop) a DMA request that overtook the reply.
+  ASSERT_EQ(start_edu_dma(c(), kIova, devices::kEduDmaBufferBase, 64, 0), 0);
+  c().send(Command::kRegionWrite, region_access(kBar0, reg::kDmaCmd, 8, bytes_of(uint64_t{1})), {},
+           vfio_user::kFlagNoReply);
   // The client reads nothing: the DMA request sits unanswered until the timeout.
   EXPECT_TRUE(disconnected());
   EXPECT_EQ(server_->stats().dma_failures, 1u);
