@@ -25,6 +25,7 @@
 #include "uvfio/driver/driver.h"
 #include "uvfio/pci/device_model.h"
 #include "uvfio/vfio_user/server.h"
+#include "vfio_user_served_device.h"
 
 namespace uvfio::test {
 namespace {
@@ -36,50 +37,6 @@ using driver::DmaKind;
 using driver::detail::VfioUserConnection;
 
 namespace reg = devices::edu_reg;
-
-/// An edu served by uvfio's server on a socket in a temp dir, its loop on a thread.
-class ServedEdu {
- public:
-  explicit ServedEdu(const vu::ServerOptions& options = {},
-                     const std::map<std::string, std::string>& edu = {{"dma_delay_us", "0"}}) {
-    char tmpl[] = "/tmp/uvfio-vuc-XXXXXX";
-    const char* d = ::mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    dir_ = d;
-    path_ = dir_ + "/edu.sock";
-    auto server = vu::Server::create(options);
-    EXPECT_TRUE(server.ok()) << server.error();
-    server_ = std::move(*server);
-    auto model = devices::make_emulated_device("edu", edu);
-    EXPECT_TRUE(model.ok());
-    auto ops = pci::make_vfio_pci_device(*model);
-    EXPECT_TRUE(ops.ok());
-    auto id = server_->serve_path(*ops, path_);
-    EXPECT_TRUE(id.ok()) << id.error();
-    loop_ = std::thread([this] { server_->run(); });
-  }
-  ~ServedEdu() { stop(); }
-  void stop() {
-    if (server_) {
-      server_->stop();
-      if (loop_.joinable()) loop_.join();
-      server_.reset();
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string target(const std::string& opts = "") const {
-    return "vfio-user:" + path_ + (opts.empty() ? "" : "," + opts);
-  }
-  vu::Server& server() { return *server_; }
-
- private:
-  std::string dir_;
-  std::string path_;
-  std::unique_ptr<vu::Server> server_;
-  std::thread loop_;
-};
 
 /// The connection under a vfio-user device.
 const VfioUserConnection& connection_of(const Device& dev) {
@@ -101,7 +58,7 @@ void edu_dma(const driver::Region& bar0, uint64_t src, uint64_t dst, uint32_t co
 }
 
 TEST(VfioUserClientServer, OpenInfoRegionsConfigIrqsReset) {
-  ServedEdu edu;
+  ServedDevice edu;
   Device dev = driver::open(edu.target());
   EXPECT_EQ(dev.backend(), "vfio-user");
   EXPECT_EQ(dev.target(), edu.target());
@@ -173,7 +130,7 @@ TEST(VfioUserClientServer, OpenInfoRegionsConfigIrqsReset) {
 }
 
 TEST(VfioUserClientServer, EduDriverPassesEveryStep) {
-  ServedEdu edu;
+  ServedDevice edu;
   for (const bool intx : {false, true}) {
     examples::EduDriverOptions o;
     o.latency_samples = 30;
@@ -192,7 +149,7 @@ TEST(VfioUserClientServer, EduDriverPassesEveryStep) {
 TEST(VfioUserClientServer, DmaThroughASharedFdAndByMessages) {
   for (const char* twin : {"twin=on", "twin=off"}) {
     SCOPED_TRACE(twin);
-    ServedEdu edu;
+    ServedDevice edu;
     Device dev = driver::open(edu.target(twin));
     dev.config().enable_memory(true);
     dev.config().enable_bus_master(true);
@@ -228,7 +185,7 @@ TEST(VfioUserClientServer, DmaThroughASharedFdAndByMessages) {
 }
 
 TEST(VfioUserClientServer, ThreadsPipelineRegionAccesses) {
-  ServedEdu edu;
+  ServedDevice edu;
   Device dev = driver::open(edu.target());
   auto bar0 = dev.bar(0);
   auto cfg = dev.config();
@@ -252,7 +209,7 @@ TEST(VfioUserClientServer, ServerLimitsAreEnforced) {
   so.max_data_xfer_size = 16;
   so.max_msg_fds = 1;
   so.max_dma_maps = 2;
-  ServedEdu edu(so);
+  ServedDevice edu(so);
   Device dev = driver::open(edu.target());
   const auto& conn = connection_of(dev);
   EXPECT_EQ(conn.server().max_data_xfer_size, 16u);
@@ -283,7 +240,7 @@ TEST(VfioUserClientServer, ServerLimitsAreEnforced) {
 }
 
 TEST(VfioUserClientServer, ErrorsNameTheCommandAndTheServerGoingAwayFailsCleanly) {
-  auto edu = std::make_unique<ServedEdu>();
+  auto edu = std::make_unique<ServedDevice>();
   const std::string target = edu->target();
   Device dev = driver::open(target);
   auto bar0 = dev.bar(0);
@@ -301,7 +258,7 @@ TEST(VfioUserClientServer, ErrorsNameTheCommandAndTheServerGoingAwayFailsCleanly
 }
 
 TEST(VfioUserClientServer, ServerErrnoReplyNamesTheMessage) {
-  ServedEdu edu;
+  ServedDevice edu;
   auto conn = VfioUserConnection::connect(edu.path(), "vfio-user:x");
   vu::RegionAccess a{uint64_t{1} << 20, 0, 4};  // BAR0 is 1 MiB: past its end
   const std::span<const uint8_t> piece(reinterpret_cast<const uint8_t*>(&a), sizeof a);
