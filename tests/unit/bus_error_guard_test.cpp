@@ -88,8 +88,8 @@ void touch_while_another_thread_copies_guarded() {
   std::atomic<bool> copying{false};
   std::thread([&] {
     for (;;) {
-      copying.store(true);
       if (!guarded_memcpy(to.data(), from.data(), from.size())) std::_Exit(3);
+      copying.store(true);  // after a whole copy: the handler is surely installed
     }
   }).detach();
   while (!copying.load()) std::this_thread::yield();
