@@ -191,13 +191,15 @@ struct Server::Impl {
 
   // A doorbell rang: everything the client sent before ringing it is in the socket already
   // (it rings after its sends returned), so that is handled first and the write lands after
-  // the register writes that prepared it, as on the message path.
+  // the register writes that prepared it, as on the message path. The ring is consumed before
+  // that, so a ring arriving meanwhile is not folded into this earlier write.
   void on_doorbell(Slot& s, uint32_t index) const {
+    if (!s.session->take_doorbell(index)) return;
     for (int round = 0; round < 64 && s.session; ++round) {
       on_input(s);
       if (!s.ready) break;
     }
-    if (s.session) s.session->on_doorbell(index);
+    if (s.session) s.session->ring_doorbell(index);
   }
 
   // Watches the socket for input unless the client is behind on reading its replies, and for

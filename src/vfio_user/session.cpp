@@ -343,12 +343,16 @@ void Session::on_stall() {
   }
 }
 
-void Session::on_doorbell(uint32_t index) {
-  if (index >= doorbells_.size() || !doorbells_[index].fd.valid()) return;
+bool Session::take_doorbell(uint32_t index) {
+  if (index >= doorbells_.size() || !doorbells_[index].fd.valid()) return false;
+  // Rings that arrived together coalesce into one write, as they would for a KVM ioeventfd
+  // whose handler runs late; a doorbell's write is idempotent by definition.
+  return doorbells_[index].fd.consume() != 0;
+}
+
+void Session::ring_doorbell(uint32_t index) {
+  if (index >= doorbells_.size()) return;
   const DoorbellFd& d = doorbells_[index];
-  // Writes that arrived together coalesce into one, as they would for a KVM ioeventfd whose
-  // handler runs late; a doorbell's write is idempotent by definition.
-  if (d.fd.consume() == 0) return;
   ServerCounters::bump(counters_.doorbells);
   if (d.bell.region >= regions_.size()) return;
   const uint64_t value = d.bell.datamatch.value_or(0);

@@ -79,8 +79,11 @@ class Session {
   /// reading costs bounded memory and nobody else's time.
   static constexpr size_t kOutputHighWater = size_t{256} * 1024;
 
-  /// The doorbell eventfd `index` fired: performs its register write.
-  void on_doorbell(uint32_t index);
+  /// The doorbell eventfd `index` fired: consumes its count; true if it was rung.
+  bool take_doorbell(uint32_t index);
+  /// Performs doorbell `index`'s register write (after take_doorbell() and after handling the
+  /// input that arrived before the ring).
+  void ring_doorbell(uint32_t index);
   /// When the partial message buffered now counts as stalled; nullopt if none is.
   std::optional<Clock::time_point> stall_deadline() const { return stall_deadline_; }
   /// The stall deadline passed: the partial message is answered EINVAL (when its header is
