@@ -46,7 +46,7 @@ std::vector<TargetScheme> target_schemes() {
   return {
       {"emu", "emu:NAME[,key=value...]",
        "an emulated device in this process, served through uvfio's emulated VFIO files", true},
-      {"vfio-user", "vfio-user:PATH[,timeout_ms=N,posted=auto|off,twin=on|off]",
+      {"vfio-user", "vfio-user:PATH[,timeout_ms=N,posted=auto|off,twin=on|off,ioeventfd=on|off]",
        "a device served by a vfio-user server (uvfio serve, libvfio-user, ...) on the UNIX "
        "socket PATH; timeout_ms: longest wait for a reply (default 5000); posted=off: every "
        "BAR write waits for its reply; twin=off: do not ask for a twin socket",
