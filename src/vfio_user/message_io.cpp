@@ -28,6 +28,20 @@ int wait_ready(int fd, short events, int timeout_ms) {
 
 }  // namespace
 
+MessageIovecs::MessageIovecs(Header& hdr, std::span<const std::span<const uint8_t>> pieces) {
+  for (auto p : pieces) total_ += p.size();
+  if (!ok()) return;
+  hdr.msg_size = static_cast<uint32_t>(total_);
+  if (pieces.size() + 1 > std::size(small_)) {
+    large_.resize(pieces.size() + 1);
+    data_ = large_.data();
+  }
+  data_[count_++] = {&hdr, sizeof(hdr)};
+  for (auto p : pieces) {
+    if (!p.empty()) data_[count_++] = {const_cast<uint8_t*>(p.data()), p.size()};
+  }
+}
+
 int64_t send_some(int fd, std::span<iovec> iov, std::span<const int> fds) {
   if (fds.size() > kScmMaxFd) return -EINVAL;
   std::vector<char> control;
@@ -96,26 +110,9 @@ int send_all(int fd, std::span<iovec> iov, std::span<const int> fds, int timeout
 int send_message(int fd, Header hdr, std::span<const std::span<const uint8_t>> pieces,
                  std::span<const int> fds, int timeout_ms) {
   if (fds.size() > kScmMaxFd) return -EINVAL;
-  uint64_t total = sizeof(Header);
-  for (auto p : pieces) total += p.size();
-  if (total > UINT32_MAX) return -EMSGSIZE;
-  hdr.msg_size = static_cast<uint32_t>(total);
-
-  // A few pieces (every message the server and client build) go in a stack array: no
-  // allocation on the request path.
-  iovec small[8];
-  std::vector<iovec> large;
-  iovec* iov = small;
-  if (pieces.size() + 1 > std::size(small)) {
-    large.resize(pieces.size() + 1);
-    iov = large.data();
-  }
-  size_t niov = 0;
-  iov[niov++] = {&hdr, sizeof(hdr)};
-  for (auto p : pieces) {
-    if (!p.empty()) iov[niov++] = {const_cast<uint8_t*>(p.data()), p.size()};
-  }
-  return send_all(fd, std::span(iov, niov), fds, timeout_ms);
+  MessageIovecs iov(hdr, pieces);
+  if (!iov.ok()) return -EMSGSIZE;
+  return send_all(fd, iov.iov(), fds, timeout_ms);
 }
 
 int send_bytes(int fd, std::span<const uint8_t> bytes, int timeout_ms) {

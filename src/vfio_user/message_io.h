@@ -24,6 +24,28 @@ int send_message(int fd, Message& m, int timeout_ms = -1);
 int send_message(int fd, Header hdr, std::span<const std::span<const uint8_t>> pieces,
                  std::span<const int> fds, int timeout_ms = -1);
 
+/// The iovecs of one message for sendmsg: its header, with msg_size filled in, then each
+/// non-empty payload piece. Up to 7 pieces live inline (no allocation on the request path).
+/// Points into itself and at `hdr` and the pieces, which must outlive it: not copyable.
+class MessageIovecs {
+ public:
+  MessageIovecs(Header& hdr, std::span<const std::span<const uint8_t>> pieces);
+  MessageIovecs(const MessageIovecs&) = delete;
+  MessageIovecs& operator=(const MessageIovecs&) = delete;
+  ~MessageIovecs() = default;
+  /// false when the message would exceed 4 GiB (nothing else is set up then).
+  bool ok() const { return total_ <= UINT32_MAX; }
+  uint64_t total() const { return total_; }
+  std::span<iovec> iov() { return {data_, count_}; }
+
+ private:
+  iovec small_[8];
+  std::vector<iovec> large_;
+  iovec* data_ = small_;
+  size_t count_ = 0;
+  uint64_t total_ = sizeof(Header);
+};
+
 /// Sends as much of `iov` as the non-blocking stream socket `fd` takes now (`fds` with the first
 /// byte). Returns the bytes sent, with `iov` advanced past them (a fully sent entry is left with
 /// length 0); -EAGAIN when the socket took nothing, or -errno (EINVAL beyond 253 fds).

@@ -22,28 +22,15 @@ constexpr size_t kJoinBytes = size_t{256} * 1024;
 int OutputQueue::send(int fd, const Header& hdr, std::span<const std::span<const uint8_t>> pieces,
                       std::span<const int> fds, bool hold) {
   if (fds.size() > kScmMaxFd) return -EINVAL;
-  uint64_t total = sizeof(Header);
-  for (auto p : pieces) total += p.size();
-  if (total > UINT32_MAX) return -EMSGSIZE;
   Header h = hdr;
-  h.msg_size = static_cast<uint32_t>(total);
+  MessageIovecs iov(h, pieces);
+  if (!iov.ok()) return -EMSGSIZE;
+  const uint64_t total = iov.total();
 
   size_t skip = 0;
   if (!hold && queue_.empty()) {
     // Nothing older waits: straight from the caller's buffers to the socket, no copy.
-    iovec small[8];
-    std::vector<iovec> large;
-    iovec* iov = small;
-    if (pieces.size() + 1 > std::size(small)) {
-      large.resize(pieces.size() + 1);
-      iov = large.data();
-    }
-    size_t niov = 0;
-    iov[niov++] = {&h, sizeof(h)};
-    for (auto p : pieces) {
-      if (!p.empty()) iov[niov++] = {const_cast<uint8_t*>(p.data()), p.size()};
-    }
-    const int64_t n = send_some(fd, std::span(iov, niov), fds);
+    const int64_t n = send_some(fd, iov.iov(), fds);
     if (n < 0 && n != -EAGAIN) return static_cast<int>(n);
     if (n > 0) {
       sent_total_ += static_cast<uint64_t>(n);

@@ -13,7 +13,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +27,7 @@
 #include "uvfio/driver/driver.h"
 #include "uvfio/pci/device_model.h"
 #include "uvfio/vfio_user/server.h"
+#include "vfio_user_served_device.h"
 
 namespace uvfio::test {
 namespace {
@@ -41,51 +41,7 @@ constexpr uint64_t kRegIrqRaise = 0x60;
 constexpr uint64_t kRegIrqAck = 0x64;
 constexpr uint32_t kDoorbellValue = 0x10000;  // edu's doorbell: 0x60, 4 bytes, this datamatch
 
-/// An edu served by uvfio's server on a socket in a temp dir, its loop on a thread.
-class ServedEdu {
- public:
-  explicit ServedEdu(const vu::ServerOptions& options = {},
-                     std::shared_ptr<pci::DeviceModel> model = nullptr) {
-    char tmpl[] = "/tmp/uvfio-vucd-XXXXXX";
-    const char* d = ::mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    dir_ = d;
-    path_ = dir_ + "/edu.sock";
-    auto server = vu::Server::create(options);
-    EXPECT_TRUE(server.ok()) << server.error();
-    server_ = std::move(*server);
-    if (!model) {
-      auto edu = devices::make_emulated_device("edu", {{"dma_delay_us", "0"}});
-      EXPECT_TRUE(edu.ok());
-      model = *edu;
-    }
-    auto ops = pci::make_vfio_pci_device(model);
-    EXPECT_TRUE(ops.ok());
-    auto id = server_->serve_path(*ops, path_);
-    EXPECT_TRUE(id.ok()) << id.error();
-    loop_ = std::thread([this] { server_->run(); });
-  }
-  ~ServedEdu() {
-    server_->stop();
-    loop_.join();
-    server_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  ServedEdu(const ServedEdu&) = delete;
-  ServedEdu& operator=(const ServedEdu&) = delete;
-
-  std::string target(const std::string& opts = "") const {
-    return "vfio-user:" + path_ + (opts.empty() ? "" : "," + opts);
-  }
-  vu::ServerStats stats() const { return server_->stats(); }
-
- private:
-  std::string dir_;
-  std::string path_;
-  std::unique_ptr<vu::Server> server_;
-  std::thread loop_;
-};
+using ServedEdu = ServedDevice;  // an edu unless a model is given
 
 /// A device whose BAR0 is 4 KiB of plain memory (accesses of 1 to 8 bytes).
 class RamBarDevice : public pci::DeviceModel {
@@ -140,12 +96,12 @@ TEST(VfioUserClientDoorbell, MatchingWriteSignalsTheIoeventfdNotAMessage) {
   // A first write by message makes the client ask for BAR0's io fds; a read then fences.
   o.bar0.write32(kRegIrqAck, 0xffffffff);
   (void)o.bar0.read32(kRegIrqStatus);
-  const vu::ServerStats before = edu.stats();
+  const vu::ServerStats before = edu.server().stats();
   o.bar0.write32(kRegIrqRaise, kDoorbellValue);
   // The interrupt the doorbell raises arrives.
   EXPECT_EQ(o.msi.wait(0, std::chrono::seconds(5)), 1u);
   EXPECT_EQ(o.bar0.read32(kRegIrqStatus), kDoorbellValue);
-  const vu::ServerStats after = edu.stats();
+  const vu::ServerStats after = edu.server().stats();
   EXPECT_EQ(after.doorbells, before.doorbells + 1);
   // Only the status read crossed the socket: the doorbell write did not travel as REGION_WRITE.
   EXPECT_EQ(after.messages, before.messages + 1);
@@ -158,19 +114,19 @@ TEST(VfioUserClientDoorbell, WriteNotMatchingDatamatchGoesByMessage) {
   Opened o(edu);
   o.bar0.write32(kRegIrqAck, 0xffffffff);
   (void)o.bar0.read32(kRegIrqStatus);
-  const vu::ServerStats before = edu.stats();
+  const vu::ServerStats before = edu.server().stats();
   // The doorbell's register, another value: a message (the interrupt still comes).
   o.bar0.write32(kRegIrqRaise, 0x1);
   EXPECT_EQ(o.msi.wait(0, std::chrono::seconds(5)), 1u);
   EXPECT_EQ(o.bar0.read32(kRegIrqStatus), 0x1u);
-  vu::ServerStats after = edu.stats();
+  vu::ServerStats after = edu.server().stats();
   EXPECT_EQ(after.doorbells, before.doorbells);
   EXPECT_EQ(after.messages, before.messages + 2);  // the write and the read
   // Another size at the doorbell's offset: a message too (which edu drops, as QEMU's memory
   // core drops a 2-byte access).
   o.bar0.write16(kRegIrqRaise, 0x0);
   EXPECT_EQ(o.bar0.read32(kRegIrqStatus), 0x1u);
-  after = edu.stats();
+  after = edu.server().stats();
   EXPECT_EQ(after.doorbells, before.doorbells);
   EXPECT_EQ(after.messages, before.messages + 4);
 }
@@ -183,7 +139,7 @@ TEST(VfioUserClientDoorbell, DoorbellStaysInOrderAfterPostedWrites) {
   ASSERT_TRUE(dynamic_cast<driver::detail::VfioUserDeviceTransport&>(
                   driver::detail::DeviceAccess::core(o.dev)->transport())
                   .posting());
-  const vu::ServerStats before = edu.stats();
+  const vu::ServerStats before = edu.server().stats();
   constexpr uint64_t kRounds = 100;
   for (uint64_t i = 0; i < kRounds; ++i) {
     // Raise by doorbell, then a posted ack of the same bit, then the doorbell again: in order,
@@ -202,7 +158,7 @@ TEST(VfioUserClientDoorbell, DoorbellStaysInOrderAfterPostedWrites) {
     o.bar0.write32(kRegIrqAck, kDoorbellValue);
   }
   // Doorbells that arrive together coalesce: at least one per round, two at most.
-  const vu::ServerStats after = edu.stats();
+  const vu::ServerStats after = edu.server().stats();
   EXPECT_GE(after.doorbells, before.doorbells + kRounds);
   EXPECT_LE(after.doorbells, before.doorbells + 2 * kRounds);
   (void)o.msi.poll(0);
@@ -213,11 +169,11 @@ TEST(VfioUserClientDoorbell, IoeventfdOffSendsEveryWriteByMessage) {
   Opened o(edu, "ioeventfd=off");
   o.bar0.write32(kRegIrqAck, 0xffffffff);
   (void)o.bar0.read32(kRegIrqStatus);
-  const vu::ServerStats before = edu.stats();
+  const vu::ServerStats before = edu.server().stats();
   o.bar0.write32(kRegIrqRaise, kDoorbellValue);
   EXPECT_EQ(o.msi.wait(0, std::chrono::seconds(5)), 1u);
   EXPECT_EQ(o.bar0.read32(kRegIrqStatus), kDoorbellValue);
-  const vu::ServerStats after = edu.stats();
+  const vu::ServerStats after = edu.server().stats();
   EXPECT_EQ(after.doorbells, before.doorbells);
   EXPECT_EQ(after.messages, before.messages + 2);
   EXPECT_THROW((void)driver::open(edu.target("ioeventfd=maybe")), driver::Error);
@@ -256,12 +212,12 @@ TEST(VfioUserClientDoorbell, PipelinedAndBatchedTransfersKeepTheirBytes) {
     std::vector<std::byte> out(RamBarDevice::kRamSize);
     for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::byte>(i * 7 + 3 + round);
     ++round;
-    const vu::ServerStats before = served.stats();
+    const vu::ServerStats before = served.server().stats();
     bar0.write_bytes(0, out);
     std::vector<std::byte> in(RamBarDevice::kRamSize);
     bar0.read_bytes(0, in);
     EXPECT_EQ(in, out);
-    EXPECT_EQ(served.stats().messages, before.messages + 32);  // 16 writes, 16 reads
+    EXPECT_EQ(served.server().stats().messages, before.messages + 32);  // 16 writes, 16 reads
     // Unaligned, not a multiple of the transfer size.
     std::vector<std::byte> part(1001);
     bar0.read_bytes(13, part);
@@ -290,7 +246,7 @@ TEST(VfioUserClientDoorbell, BatchOfRequestsAndPostedWritesInOneSend) {
   std::vector<Conn::Outgoing> batch;
   batch.push_back({nullptr, vu::Command::kRegionWrite, wpieces, {}});
   for (auto& c : calls) batch.push_back({&c, vu::Command::kRegionRead, std::span(&rpiece, 1), {}});
-  const vu::ServerStats before = edu.stats();
+  const vu::ServerStats before = edu.server().stats();
   conn.start_batch(batch);
   for (auto& c : calls) {
     ASSERT_EQ(conn.finish(c), 0);
@@ -298,7 +254,7 @@ TEST(VfioUserClientDoorbell, BatchOfRequestsAndPostedWritesInOneSend) {
     ASSERT_TRUE(c.get(got, sizeof(vu::RegionAccess)));
     EXPECT_EQ(got, ~value);  // edu's liveness register inverts
   }
-  EXPECT_EQ(edu.stats().messages, before.messages + 1 + kReads);
+  EXPECT_EQ(edu.server().stats().messages, before.messages + 1 + kReads);
   // A call still started cannot go in a batch; the connection carries on.
   Conn::Call busy;
   conn.start(busy, vu::Command::kRegionRead, std::span(&rpiece, 1));
