@@ -154,6 +154,7 @@ int Connection::after_output_locked(int rc, uint16_t command) {
     out_since_ = Clock::now();
   }
   out_seen_ = out_.sent_total();
+  backlog_.store(out_.bytes(), std::memory_order_relaxed);
   if (rc < 0 && !dead()) {
     log_warn("vfio-user", "sending {} failed: {}",
              command == 0 ? std::string("queued messages") : std::string(command_name(command)),
@@ -181,9 +182,8 @@ int Connection::flush() {
   return after_output_locked(out_.flush(sock_.get()), 0);
 }
 
-size_t Connection::output_backlog() {
-  std::lock_guard lk(send_mu_);
-  return out_.bytes();
+size_t Connection::output_backlog() const {
+  return backlog_.load(std::memory_order_relaxed);
 }
 
 std::optional<Clock::time_point> Connection::output_deadline() {
@@ -251,6 +251,7 @@ void Connection::shutdown() {
     std::lock_guard lk(send_mu_);
     out_.clear();  // closes the duplicates of fds that were never sent
     out_since_.reset();
+    backlog_.store(0, std::memory_order_relaxed);
   }
   // Wakes any thread blocked on either socket; the numbers stay ours until we close them.
   ::shutdown(sock_.get(), SHUT_RDWR);

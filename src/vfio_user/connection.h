@@ -92,7 +92,7 @@ class Connection {
   /// Event loop, when the socket has room: writes what is queued. 0 or -errno (broken).
   int flush();
   /// Unsent bytes queued (the loop stops reading a client's commands while this is high).
-  size_t output_backlog();
+  size_t output_backlog() const;
   /// When the queued output counts as stuck: io_timeout_ms after the socket last took a byte
   /// of it; nullopt while nothing is queued.
   std::optional<std::chrono::steady_clock::time_point> output_deadline();
@@ -149,10 +149,11 @@ class Connection {
   std::shared_ptr<ServerCounters> counters_;
   EventFd wake_;
 
-  std::mutex send_mu_;     // the output queue and the main socket's sending side
-  bool corked_ = false;    // send_mu_: replies are being gathered
-  OutputQueue out_;        // send_mu_
-  uint64_t out_seen_ = 0;  // send_mu_: out_.sent_total() when progress was last noted
+  std::mutex send_mu_;              // the output queue and the main socket's sending side
+  bool corked_ = false;             // send_mu_: replies are being gathered
+  OutputQueue out_;                 // send_mu_
+  std::atomic<size_t> backlog_{0};  // out_.bytes() as of the last send or flush (lock-free read)
+  uint64_t out_seen_ = 0;           // send_mu_: out_.sent_total() when progress was last noted
   std::optional<std::chrono::steady_clock::time_point> out_since_;  // send_mu_: stuck since
   /// After a send or flush (send_mu_ held): notes progress, logs and marks a failure.
   int after_output_locked(int rc, uint16_t command);

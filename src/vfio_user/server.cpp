@@ -172,7 +172,6 @@ struct Server::Impl {
   void on_status(Slot& s, Session::Status st) const {
     switch (st) {
       case Session::Status::kIdle:
-      case Session::Status::kBlocked:
         s.ready = false;
         break;
       case Session::Status::kMore:

@@ -266,7 +266,7 @@ Session::Status Session::handle_input(int budget, bool woken) {
   if (woken) conn_->clear_wake();
   if (conn_->broken()) return Status::kEnded;
   for (int i = 0; i < budget; ++i) {
-    if (conn_->output_backlog() >= kOutputHighWater) return Status::kBlocked;
+    if (input_blocked()) return Status::kIdle;  // EPOLLOUT resumes it (on_output)
     switch (conn_->next(msg_)) {
       case Connection::Next::kMessage:
         stall_deadline_.reset();

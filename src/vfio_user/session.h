@@ -58,10 +58,9 @@ class Session {
   int wake_fd() const { return conn_->wake_fd(); }
 
   enum class Status {
-    kIdle,     // everything readable was handled
-    kMore,     // stopped at the budget: more may be buffered, call again
-    kBlocked,  // the client is not reading its replies: no more input until output drains
-    kEnded,    // the client left or the stream is unusable: end() the session
+    kIdle,   // everything readable was handled, or input waits for output (input_blocked())
+    kMore,   // stopped at the budget: more may be buffered, call again
+    kEnded,  // the client left or the stream is unusable: end() the session
   };
   /// Reads and handles up to `budget` messages; `woken`: the wake eventfd fired (a device
   /// thread queued input or the connection broke).

@@ -48,6 +48,27 @@ RawClient connect_to(const std::string& path) {
   }
 }
 
+// Sends commands on `c` without reading a reply until the socket refuses more (the server
+// stopped reading them because the replies it holds are not read): true, or false if it kept
+// reading for 10 s.
+bool flood_until_refused(RawClient& c) {
+  const auto deadline = Clock::now() + 10s;
+  std::vector<uint8_t> pending;
+  auto send_some = [&] {
+    const ssize_t n = ::send(c.fd(), pending.data(), pending.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) pending.erase(pending.begin(), pending.begin() + n);
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);  // false: refused
+  };
+  while (Clock::now() < deadline) {
+    if (pending.empty()) pending = config_read_bytes(c.next_id());
+    if (send_some()) continue;
+    // Give the server a moment to read; still refused afterwards means it stopped.
+    std::this_thread::sleep_for(200ms);
+    if (!send_some()) return true;
+  }
+  return false;
+}
+
 class SlowReader : public InteropTest {
  protected:
   void SetUp() override {
@@ -61,36 +82,7 @@ TEST_F(SlowReader, StallsOnlyItselfAndLosesItsSessionAfterTheTimeout) {
   RawClient stuck = client();
   RawClient other = connect_to(other_.file("b.sock"));
 
-  // Commands until the socket refuses more: the server stopped reading them because the
-  // replies it holds are not being read.
-  const auto flood_deadline = Clock::now() + 10s;
-  bool refused = false;
-  uint64_t sent = 0;
-  std::vector<uint8_t> pending;
-  while (Clock::now() < flood_deadline) {
-    if (pending.empty()) pending = config_read_bytes(stuck.next_id());
-    const ssize_t n =
-        ::send(stuck.fd(), pending.data(), pending.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      // Give the server a moment to read; still refused afterwards means it stopped.
-      std::this_thread::sleep_for(200ms);
-      const ssize_t again =
-          ::send(stuck.fd(), pending.data(), pending.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (again < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        refused = true;
-        break;
-      }
-      ASSERT_GE(again, 0) << std::strerror(errno);
-      pending.erase(pending.begin(), pending.begin() + again);
-      continue;
-    }
-    ASSERT_GE(n, 0) << std::strerror(errno);
-    pending.erase(pending.begin(), pending.begin() + n);
-    if (pending.empty()) ++sent;
-  }
-  ASSERT_TRUE(refused) << "the server kept reading " << sent << " commands whose replies nobody "
-                       << "reads\n"
-                       << server().log();
+  ASSERT_TRUE(flood_until_refused(stuck)) << server().log();
 
   // The other device answers at once, while the stuck session is still alive (the server has
   // not given up on it yet: its 6 s have not passed). A loop that waited for the stuck client
@@ -107,6 +99,28 @@ TEST_F(SlowReader, StallsOnlyItselfAndLosesItsSessionAfterTheTimeout) {
   EXPECT_TRUE(stuck.wait_closed(10s)) << "the stuck client's connection was not closed";
   expect_new_client_served("a client that stopped reading");
   expect_serving(other, "the stuck session ended");
+}
+
+TEST_F(SlowReader, AStuckClientThatHangsUpLosesItsSessionAtOnce) {
+  {
+    RawClient stuck = client();
+    ASSERT_TRUE(flood_until_refused(stuck)) << server().log();
+  }  // closed with its replies unread and its commands unhandled
+  // The session ends on the hang-up, well before the 6 s io timeout would end it: within 3 s a
+  // new client is served (one client per socket: while the old session lives, a new one is
+  // refused).
+  const auto deadline = Clock::now() + 3s;
+  bool served = false;
+  while (!served && Clock::now() < deadline) {
+    auto c = RawClient::connect(server().socket_path());
+    ASSERT_TRUE(c.ok()) << errno_text(c.error());
+    auto v = c->version();
+    served = v.ok() && reply_errno(*v) == 0;
+    if (!served) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(served) << "the hung-up session still held the socket\n" << server().log();
+  EXPECT_EQ(server().log().find(kStuckLog), std::string::npos) << server().log();
+  expect_new_client_served("a stuck client hung up");
 }
 
 TEST_F(SlowReader, AClientThatReadsLateGetsEveryReplyInOrder) {
