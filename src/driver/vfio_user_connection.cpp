@@ -1,6 +1,5 @@
 #include "driver/vfio_user_connection.h"
 
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -232,75 +231,11 @@ void VfioUserConnection::handoff_locked() {
 
 int VfioUserConnection::send_locked_io(int fd, const vu::Header& hdr,
                                        std::span<const std::span<const uint8_t>> pieces,
-                                       std::span<const int> fds) {
+                                       std::span<const int> fds) const {
   vu::Header h = hdr;
-  uint64_t total = sizeof h;
-  for (auto p : pieces) total += p.size();
-  if (total > UINT32_MAX) return -EMSGSIZE;
-  h.msg_size = static_cast<uint32_t>(total);
-  // The common message — a header and a few pieces — is gathered on the stack.
-  constexpr size_t kStackIov = 8;
-  std::array<iovec, kStackIov> stack_iov{};
-  std::vector<iovec> heap_iov;
-  std::span<iovec> iov(stack_iov);
-  if (pieces.size() + 1 > kStackIov) {
-    heap_iov.resize(pieces.size() + 1);
-    iov = heap_iov;
-  }
-  size_t n = 0;
-  iov[n++] = {&h, sizeof h};
-  for (auto p : pieces) {
-    if (!p.empty()) iov[n++] = {const_cast<uint8_t*>(p.data()), p.size()};
-  }
-  return send_all_io(fd, iov.first(n), fds);
-}
-
-int VfioUserConnection::send_all_io(int fd, std::span<iovec> iov, std::span<const int> fds) const {
-  constexpr size_t kStackFds = 16;
-  alignas(cmsghdr) std::array<char, CMSG_SPACE(kStackFds * sizeof(int))> stack_control{};
-  std::vector<char> heap_control;
-  char* control = stack_control.data();
-  if (fds.size() > kStackFds) {
-    heap_control.resize(CMSG_SPACE(fds.size() * sizeof(int)));
-    control = heap_control.data();
-  }
-  size_t first = 0;
-  for (;;) {
-    while (first < iov.size() && iov[first].iov_len == 0) ++first;
-    if (first == iov.size()) return 0;
-    msghdr mh{};
-    mh.msg_iov = iov.data() + first;
-    mh.msg_iovlen = std::min<size_t>(iov.size() - first, kMaxIov);
-    if (!fds.empty()) {
-      mh.msg_control = control;
-      mh.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
-      cmsghdr* c = CMSG_FIRSTHDR(&mh);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-      std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
-    }
-    const ssize_t sent = ::sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (sent < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
-      // A full socket buffer: wait until the server reads, up to the timeout.
-      pollfd p{fd, POLLOUT, 0};
-      const int r = ::poll(&p, 1, timeout_ms(options_.timeout));
-      if (r == 0) return -ETIMEDOUT;
-      if (r < 0 && errno != EINTR) return -errno;
-      continue;
-    }
-    fds = {};  // they went with the first byte
-    auto left = static_cast<size_t>(sent);
-    while (left > 0) {
-      const size_t k = std::min(left, iov[first].iov_len);
-      iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + k;
-      iov[first].iov_len -= k;
-      left -= k;
-      if (iov[first].iov_len == 0) ++first;
-    }
-  }
+  vu::MessageIovecs iov(h, pieces);
+  if (!iov.ok()) return -EMSGSIZE;
+  return vu::send_all(fd, iov.iov(), fds, timeout_ms(options_.timeout));
 }
 
 void VfioUserConnection::fail_send(int rc, uint16_t command, const char* what) {
@@ -329,10 +264,11 @@ void VfioUserConnection::post(vu::Command cmd, std::span<const std::span<const u
 void VfioUserConnection::start_batch(std::span<const Outgoing> batch) {
   if (batch.empty()) return;
   // Headers and the gather list live on the stack for the usual batch (a window of region
-  // accesses), else on the heap.
+  // accesses), else on the heap. Not zeroed: every entry used is written first (this runs for
+  // every single register access).
   constexpr size_t kStackMessages = 16;
   constexpr size_t kStackIov = 48;
-  std::array<vu::Header, kStackMessages> stack_hdrs{};
+  std::array<vu::Header, kStackMessages> stack_hdrs;
   std::vector<vu::Header> heap_hdrs;
   std::span<vu::Header> hdrs(stack_hdrs.data(), std::min(batch.size(), kStackMessages));
   if (batch.size() > kStackMessages) {
@@ -384,7 +320,7 @@ void VfioUserConnection::start_batch(std::span<const Outgoing> batch) {
     }
   }
   sent_.fetch_add(1, std::memory_order_release);
-  std::array<iovec, kStackIov> stack_iov{};
+  std::array<iovec, kStackIov> stack_iov;
   std::vector<iovec> heap_iov;
   std::span<iovec> iov(stack_iov);
   if (total_iov > kStackIov) {
@@ -407,7 +343,7 @@ void VfioUserConnection::start_batch(std::span<const Outgoing> batch) {
         }
         ++j;
       } while (j < batch.size() && batch[j - 1].fds.empty());
-      rc = send_all_io(sock_.get(), iov.first(n), batch[i].fds);
+      rc = vu::send_all(sock_.get(), iov.first(n), batch[i].fds, timeout_ms(options_.timeout));
       failed = i;
       i = j;
     }

@@ -183,10 +183,8 @@ class VfioUserConnection {
   void handoff_locked();
   void unregister_locked(Call& call);
   int send_locked_io(int fd, const vfio_user::Header& hdr,
-                     std::span<const std::span<const uint8_t>> pieces, std::span<const int> fds);
-  /// Sends all of `iov` (advanced in place), `fds` with the first byte, waiting out a full
-  /// socket buffer up to the timeout. 0 or -errno.
-  int send_all_io(int fd, std::span<iovec> iov, std::span<const int> fds) const;
+                     std::span<const std::span<const uint8_t>> pieces,
+                     std::span<const int> fds) const;
   [[noreturn]] void fail_send(int rc, uint16_t command, const char* what);
   [[noreturn]] void throw_call(const Call& call, int err, const std::string& detail) const;
 

@@ -84,10 +84,6 @@ int64_t send_some(int fd, std::span<iovec> iov, std::span<const int> fds) {
   return total;
 }
 
-namespace {
-
-// Sends all of `iov` (advanced in place), the fds with the first byte, waiting out a full socket
-// buffer for up to `timeout_ms` at a time. 0 or -errno.
 int send_all(int fd, std::span<iovec> iov, std::span<const int> fds, int timeout_ms) {
   size_t left = 0;
   for (const auto& v : iov) left += v.iov_len;
@@ -104,8 +100,6 @@ int send_all(int fd, std::span<iovec> iov, std::span<const int> fds, int timeout
   }
   return 0;
 }
-
-}  // namespace
 
 int send_message(int fd, Header hdr, std::span<const std::span<const uint8_t>> pieces,
                  std::span<const int> fds, int timeout_ms) {

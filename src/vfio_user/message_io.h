@@ -51,6 +51,10 @@ class MessageIovecs {
 /// length 0); -EAGAIN when the socket took nothing, or -errno (EINVAL beyond 253 fds).
 int64_t send_some(int fd, std::span<iovec> iov, std::span<const int> fds);
 
+/// Sends all of `iov` (advanced in place), `fds` with the first byte, waiting out a full socket
+/// buffer with poll for up to `timeout_ms` at a time (-1: forever). 0, -ETIMEDOUT or -errno.
+int send_all(int fd, std::span<iovec> iov, std::span<const int> fds, int timeout_ms = -1);
+
 /// Sends bytes that already hold whole messages (gathered replies), without fds; waits out a
 /// full socket buffer as send_message does. 0 or -errno.
 int send_bytes(int fd, std::span<const uint8_t> bytes, int timeout_ms = -1);
